@@ -1,0 +1,1 @@
+"""sloscope: the Dagster code location and the Dagster-free SLO domain library (``pipelines.slo``)."""

@@ -1,0 +1,180 @@
+"""``sloscope``: ingest files, evaluate SLOs, validate SLO files, and run the demo.
+
+Every command runs the same functions as the Dagster assets (``pipelines.workflows``). Errors go to
+stderr with a non-zero exit status: 1 when the work ran but found a problem (a file failed), 2 when it
+could not run (bad arguments, invalid SLO files, an unusable warehouse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.settings import Settings, SettingsError, load_settings
+from pipelines.slo.budget import EvaluationError, ObjectiveStatus
+from pipelines.slo.ingest import IngestError, IngestReport, ingest_paths
+from pipelines.slo.spec import SpecError, load_slos
+from pipelines.warehouse import WarehouseError, open_warehouse
+
+
+class UsageError(ValueError):
+    pass
+
+
+def parse_as_of(text: str) -> datetime:
+    """ISO-8601 with an offset (``Z`` allowed), returned as naive UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise UsageError(f"--as-of: {text!r} is not an ISO-8601 time such as 2026-09-30T12:00:00Z") from exc
+    if moment.tzinfo is None:
+        raise UsageError(f"--as-of: {text!r} has no UTC offset; write e.g. {text.strip()}Z")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _percent(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def format_table(results: list[ObjectiveStatus]) -> str:
+    header = ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "burn 1d", "status")
+    rows = [
+        (r.slo, r.objective, _percent(r.target, 2), _percent(r.sli), _percent(r.budget_remaining, 1),
+         _rate(r.burn_rates["1h"]), _rate(r.burn_rates["1d"]), r.status)
+        for r in results
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+             for row in (header, *rows)]
+    return "\n".join(lines)
+
+
+def format_ingest(report: IngestReport) -> str:
+    lines = []
+    for f in report.files:
+        detail = f"{f.rows_read} read, {f.rows_loaded} loaded, {f.rows_quarantined} quarantined"
+        if f.status != "loaded":
+            detail = f.message
+        elif f.message:
+            detail += f" ({f.message})"
+        lines.append(f"{f.status:<8} {f.path}: {detail}")
+    lines.append(
+        f"{report.count('loaded')} loaded, {report.count('skipped')} skipped, {report.count('failed')} failed; "
+        f"rows: {report.rows_read} read = {report.rows_loaded} loaded + {report.rows_quarantined} quarantined"
+    )
+    return "\n".join(lines)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    db = Path(args.db) if args.db else settings.warehouse
+    with open_warehouse(db) as con:
+        report = ingest_paths(con, [Path(p) for p in args.paths],
+                              max_clock_skew_seconds=settings.max_clock_skew_seconds)
+    print(format_ingest(report))
+    failed = [f for f in report.files if f.status == "failed"]
+    for f in failed:
+        print(f"error: {f.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import workflows
+
+    db = Path(args.db) if args.db else settings.warehouse
+    slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+    as_of = parse_as_of(args.as_of) if args.as_of else None
+    with open_warehouse(db) as con:
+        workflows.refresh(con, slos)
+        _, results = workflows.evaluate_and_store(con, slos, as_of=as_of,
+                                                  at_risk_remaining=settings.at_risk_remaining)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        print(format_table(results))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    slos = load_slos(Path(args.directory) if args.directory else settings.slos)
+    objectives = sum(len(s.objectives) for s in slos)
+    print(f"{len(slos)} SLOs with {objectives} objectives are valid")
+    return 0
+
+
+def cmd_generate_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo.demo import generate_demo
+
+    out = Path(args.out) if args.out else settings.landing
+    manifest = generate_demo(out, seed=args.seed, days=args.days, scale=args.scale)
+    print(f"wrote {len(manifest.files)} files to {out}: {manifest.events} events, {manifest.count_rows} count rows, "
+          f"{manifest.malformed_rows} deliberately malformed rows")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.demo_run import run_demo
+
+    return run_demo(settings, scale=args.scale, days=args.days)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sloscope", description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", help="settings file (default: sloscope.toml or $SLOSCOPE_SETTINGS)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="load CSV, Parquet and NDJSON files (or folders of them) into the warehouse")
+    p.add_argument("paths", nargs="+", help="files or folders")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("evaluate", help="evaluate SLO objectives: SLI, error budget, burn rates, status")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
+    p.add_argument("--as-of", dest="as_of", help="end of the window, ISO-8601 with offset "
+                                                 "(default: end of the newest data minute)")
+    p.add_argument("--json", action="store_true", help="print one JSON array, one object per objective")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("validate", help="check OpenSLO files and report every problem")
+    p.add_argument("directory", nargs="?", help="folder or file (default from settings)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("generate-demo", help="write the deterministic demo data set into a landing folder")
+    p.add_argument("--out", help="folder (default: the landing folder from settings)")
+    p.add_argument("--scale", type=float, default=1.0, help="traffic multiplier (10 = ten times the events)")
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--seed", type=int, default=20261001)
+    p.set_defaults(func=cmd_generate_demo)
+
+    p = sub.add_parser("demo", help="generate the demo data and materialise every asset in-process")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--days", type=int, default=90)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(Path(args.settings) if args.settings else None)
+        return int(args.func(args, settings))
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except (UsageError, SettingsError, IngestError, WarehouseError, EvaluationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

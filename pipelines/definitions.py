@@ -1,0 +1,35 @@
+"""The one Definitions object: `dagster dev -w workspace.yaml` serves it."""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor
+
+from assets.budget import slo_hourly, slo_status
+from assets.ingest import raw_measurements
+from assets.quality import ALL_CHECKS
+from assets.reports import service_reports
+from assets.sli import sli_aggregates
+from assets.slo import slo_definitions
+from pipelines.jobs import evaluate_job, sloscope_job
+from pipelines.resources import SloscopeResource
+from pipelines.schedules import daily_reports, evaluate_every_15_minutes
+from pipelines.sensors import landing_sensor
+from pipelines.settings import load_settings
+
+ALL_ASSETS = [raw_measurements, slo_definitions, sli_aggregates, slo_status, slo_hourly, service_reports]
+
+
+def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
+    return Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
+        jobs=[sloscope_job, evaluate_job],
+        schedules=[evaluate_every_15_minutes, daily_reports],
+        sensors=[landing_sensor],
+        resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
+        # One step at a time in one process: DuckDB allows a single writing process.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

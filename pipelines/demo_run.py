@@ -1,0 +1,45 @@
+"""`make demo`: generate the demo data, materialise every asset in-process, print a summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from dagster import DagsterInstance, materialize
+
+from pipelines.settings import Settings
+
+
+def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
+    from pipelines.cli import format_table
+    from pipelines.definitions import ALL_ASSETS
+    from assets.quality import ALL_CHECKS
+    from pipelines.resources import SloscopeResource
+    from pipelines.slo.demo import generate_demo
+    from pipelines.slo.report import safe_slug
+    from pipelines.warehouse import open_warehouse
+    from pipelines.workflows import latest_status
+
+    started = time.monotonic()
+    manifest = generate_demo(settings.landing, days=days, scale=scale)
+    print(f"demo data: {len(manifest.files)} files, {manifest.events:,} events, {manifest.count_rows:,} count rows "
+          f"in {settings.landing}")
+    resource = SloscopeResource.from_settings(settings)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([*ALL_ASSETS, *ALL_CHECKS], resources={"sloscope": resource}, instance=instance,
+                             raise_on_error=False)
+    if not result.success:
+        print("error: the pipeline failed; see the log above", file=sys.stderr)
+        return 1
+    with open_warehouse(settings.warehouse) as con:
+        statuses = latest_status(con)
+    print()
+    print(format_table(statuses))
+    if statuses:
+        day = statuses[0].window_end.strftime("%Y-%m-%d")
+        print("\nreports:")
+        for service in sorted({s.service for s in statuses}):
+            print(f"  {Path(settings.reports) / day / safe_slug(service) / 'report.html'}")
+    print(f"\nwarehouse: {settings.warehouse}  ({time.monotonic() - started:.0f} s)")
+    return 0

@@ -1,0 +1,44 @@
+"""Dagster resources, built from settings (``sloscope.toml`` + environment) per deployment."""
+
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+
+from pipelines.settings import Settings
+from pipelines.slo.spec import SloDefinition, load_slos
+from pipelines.warehouse import open_warehouse
+
+
+class SloscopeResource(ConfigurableResource):
+    """Where the warehouse, landing folder, SLO files and reports live, and evaluation settings."""
+
+    warehouse: str
+    landing: str
+    reports: str
+    slos: str
+    at_risk_remaining: float = 0.25
+    max_clock_skew_seconds: int = 300
+    kernel_name: str = "sloscope"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SloscopeResource":
+        return cls(
+            warehouse=str(settings.warehouse),
+            landing=str(settings.landing),
+            reports=str(settings.reports),
+            slos=str(settings.slos),
+            at_risk_remaining=settings.at_risk_remaining,
+            max_clock_skew_seconds=settings.max_clock_skew_seconds,
+        )
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with open_warehouse(self.warehouse, read_only=read_only) as con:
+            yield con
+
+    def load_slos(self) -> list[SloDefinition]:
+        return load_slos(Path(self.slos))

@@ -1,0 +1,42 @@
+"""Sensors. They look at the landing folder's file listing only, never at the warehouse (DuckDB's
+single-writer lock must stay free for runs)."""
+
+
+import hashlib
+import json
+from pathlib import Path
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+
+from pipelines.jobs import evaluate_job
+from pipelines.resources import SloscopeResource
+from pipelines.slo.ingest import FORMATS
+
+
+def landing_snapshot(folder: Path) -> dict[str, list[int]]:
+    """Data files in the folder with (size, modification time in ns)."""
+    if not folder.is_dir():
+        return {}
+    snapshot = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in FORMATS:
+            stat = path.stat()
+            snapshot[str(path)] = [stat.st_size, stat.st_mtime_ns]
+    return snapshot
+
+
+def changed_files(previous: dict[str, list[int]], current: dict[str, list[int]]) -> list[str]:
+    return sorted(path for path, signature in current.items() if previous.get(path) != signature)
+
+
+@sensor(job=evaluate_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.STOPPED)
+def landing_sensor(context: SensorEvaluationContext, sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
+    """Starts ingestion and evaluation when files land (or change) in the landing folder."""
+    previous = json.loads(context.cursor) if context.cursor else {}
+    current = landing_snapshot(Path(sloscope.landing))
+    changed = changed_files(previous, current)
+    context.update_cursor(json.dumps(current))
+    if not changed:
+        return SkipReason("no new or changed files in the landing folder")
+    run_key = hashlib.sha256(json.dumps({p: current[p] for p in changed}).encode()).hexdigest()[:16]
+    return RunRequest(run_key=run_key, tags={"sloscope/changed_files": str(len(changed))})

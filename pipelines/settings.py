@@ -1,0 +1,111 @@
+"""One settings file (``sloscope.toml``) with environment-variable overrides.
+
+Secrets are deliberately absent from the file format: they are read from the environment by the
+code that needs them, at the moment it needs them, and never stored on this object's repr.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_FILE = REPO_ROOT / "sloscope.toml"
+
+
+class SettingsError(ValueError):
+    """The settings file or an override is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    tls: str = "none"
+    sender: str = "sloscope@localhost"
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse: Path
+    landing: Path
+    reports: Path
+    slos: Path
+    max_clock_skew_seconds: int = 300
+    at_risk_remaining: float = 0.25
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+# (section, key) -> (environment variable, type)
+_OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
+    ("paths", "warehouse"): ("SLOSCOPE_WAREHOUSE", Path),
+    ("paths", "landing"): ("SLOSCOPE_LANDING_DIR", Path),
+    ("paths", "reports"): ("SLOSCOPE_REPORTS_DIR", Path),
+    ("paths", "slos"): ("SLOSCOPE_SLOS_DIR", Path),
+    ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
+    ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
+    ("smtp", "host"): ("SLOSCOPE_SMTP_HOST", str),
+    ("smtp", "port"): ("SLOSCOPE_SMTP_PORT", int),
+    ("smtp", "tls"): ("SLOSCOPE_SMTP_TLS", str),
+    ("smtp", "sender"): ("SLOSCOPE_SMTP_SENDER", str),
+}
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    try:
+        if kind is Path:
+            return Path(str(value))
+        if kind is int and isinstance(value, bool):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}") from exc
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings file (default: the repository's ``sloscope.toml``, or $SLOSCOPE_SETTINGS)."""
+    env = os.environ if environ is None else environ
+    settings_path = Path(path or env.get("SLOSCOPE_SETTINGS") or DEFAULT_SETTINGS_FILE)
+    raw: dict[str, Any] = {}
+    if settings_path.exists():
+        try:
+            raw = tomllib.loads(settings_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{settings_path}: not valid TOML: {exc}") from exc
+    base = settings_path.resolve().parent
+
+    values: dict[tuple[str, str], Any] = {}
+    for (section, key), (variable, kind) in _OVERRIDES.items():
+        if variable in env:
+            values[(section, key)] = _coerce(env[variable], kind, variable)
+        elif key in raw.get(section, {}):
+            values[(section, key)] = _coerce(raw[section][key], kind, f"{settings_path} [{section}] {key}")
+
+    def path_of(key: str, default: str) -> Path:
+        p = Path(values.get(("paths", key), default))
+        return p if p.is_absolute() else (base / p)
+
+    tls = values.get(("smtp", "tls"), "none")
+    if tls not in {"none", "starttls", "ssl"}:
+        raise SettingsError(f"smtp tls: expected one of none, starttls, ssl; got {tls!r}")
+    at_risk = values.get(("evaluation", "at_risk_remaining"), 0.25)
+    if not 0.0 <= at_risk <= 1.0:
+        raise SettingsError(f"evaluation at_risk_remaining: expected a share between 0 and 1, got {at_risk}")
+
+    return Settings(
+        warehouse=path_of("warehouse", "data/warehouse/sloscope.duckdb"),
+        landing=path_of("landing", "data/landing"),
+        reports=path_of("reports", "reports"),
+        slos=path_of("slos", "data/slos"),
+        max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
+        at_risk_remaining=at_risk,
+        smtp=SmtpSettings(
+            host=values.get(("smtp", "host"), "127.0.0.1"),
+            port=values.get(("smtp", "port"), 25),
+            tls=tls,
+            sender=values.get(("smtp", "sender"), "sloscope@localhost"),
+        ),
+    )

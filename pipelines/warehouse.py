@@ -1,0 +1,90 @@
+"""Connections to the DuckDB warehouse.
+
+DuckDB allows one writing process per file. Writers wait and retry on a lock conflict (an analyst's
+notebook or the web UI holding the file) instead of failing the run, and say what they are waiting for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines import sqlfiles
+
+log = logging.getLogger(__name__)
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not be opened or written; the message says which file and why."""
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflict" in text or "could not set lock" in text)
+
+
+def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating its folder and schema when writable)."""
+    db = Path(path)
+    if not read_only:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the warehouse folder {db.parent}: {exc.strerror}") from exc
+    elif not db.exists():
+        raise WarehouseError(f"warehouse {db} does not exist; ingest data first (sloscope ingest)")
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.25
+    while True:
+        try:
+            con = duckdb.connect(str(db), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                raise WarehouseError(f"cannot open warehouse {db}: {exc}") from exc
+            log.warning("warehouse %s is locked by another process; retrying in %.1fs", db, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    # Naive TIMESTAMPs hold UTC throughout; make casts from TIMESTAMPTZ agree.
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        sqlfiles.run(con, "schema")
+    return con
+
+
+@contextmanager
+def open_warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a crash or error inside leaves the warehouse as it was."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> pl.DataFrame:
+    """Run a query with bound parameters and return a polars frame (duckdb 2 keeps ``.pl()`` on relations only)."""
+    # con.sql() refuses to run while an execute() result is open (duckdb 2); the copy execute() makes
+    # for Arrow is cheap at the sizes queried here (aggregates, not raw events).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+        table = con.execute(query, params or {}).to_arrow_table()
+    return pl.from_arrow(table)  # type: ignore[return-value]

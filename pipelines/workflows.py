@@ -1,0 +1,89 @@
+"""The steps of the pipeline as plain functions: the Dagster assets and the ``sloscope`` CLI both call
+these, so there is one implementation of each step."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from pipelines import sqlfiles
+from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
+from pipelines.slo.budget import ObjectiveStatus, default_as_of, evaluate, floor_minute, good_and_total
+from pipelines.slo.spec import SloDefinition, thresholds_of
+from pipelines.warehouse import query_frame, transaction
+
+
+def utc_now() -> datetime:
+    """Naive UTC, the warehouse's time representation."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _replace_from_frame(con: duckdb.DuckDBPyConnection, name: str, view: str, frame: pl.DataFrame,
+                        params: dict | None = None) -> None:
+    with transaction(con):
+        con.register(view, frame)
+        try:
+            sqlfiles.run(con, name, params or {})
+        finally:
+            con.unregister(view)
+
+
+def store_objectives(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) -> int:
+    rows = [
+        {
+            "slo": slo.name, "display_name": slo.display_name, "service": slo.service, "objective": o.name,
+            "objective_index": o.index, "target": float(o.target), "budgeting_method": slo.budgeting_method,
+            "window_seconds": int(slo.window.total_seconds()), "source_file": slo.source_file,
+            "definition": json.dumps(slo.document, default=str),
+        }
+        for slo in slos
+        for o in slo.objectives
+    ]
+    schema = {"slo": pl.String, "display_name": pl.String, "service": pl.String, "objective": pl.String,
+              "objective_index": pl.Int32, "target": pl.Float64, "budgeting_method": pl.String,
+              "window_seconds": pl.Int64, "source_file": pl.String, "definition": pl.String}
+    _replace_from_frame(con, "store_objectives", "new_objectives", pl.DataFrame(rows, schema=schema))
+    return len(rows)
+
+
+def refresh(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) -> AggregateReport:
+    return refresh_aggregates(con, thresholds_of(slos))
+
+
+def evaluate_and_store(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], *, as_of: datetime | None,
+                       at_risk_remaining: float) -> tuple[datetime, list[ObjectiveStatus]]:
+    moment = floor_minute(as_of) if as_of else default_as_of(con)
+    results = evaluate(con, slos, moment, at_risk_remaining=at_risk_remaining)
+    frame = pl.DataFrame([r.as_row() for r in results]) if results else pl.DataFrame()
+    if results:
+        _replace_from_frame(con, "store_status", "new_status", frame,
+                            {"as_of": moment, "evaluated_at": utc_now()})
+    return moment, results
+
+
+def store_hourly(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_of: datetime) -> int:
+    """Hourly good/total of every SLO's indicator over all history up to ``as_of``."""
+    first = con.execute(sqlfiles.sql("raw_first_minute")).fetchall()[0][0]
+    frames = []
+    if first is not None:
+        for slo in slos:
+            series = good_and_total(con, slo, first, as_of, grain="hour")
+            frames.append(series.with_columns(pl.lit(slo.name).alias("slo")))
+    schema = {"bucket_start": pl.Datetime("us"), "good": pl.Int64, "total": pl.Int64, "slo": pl.String}
+    frame = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
+    _replace_from_frame(con, "store_hourly", "new_hourly", frame)
+    return frame.height
+
+
+def report_hourly(con: duckdb.DuckDBPyConnection, service: str) -> pl.DataFrame:
+    return query_frame(con, sqlfiles.sql("report_hourly"), {"service": service})
+
+
+def latest_status(con: duckdb.DuckDBPyConnection) -> list[ObjectiveStatus]:
+    """The most recent stored evaluation, as domain objects."""
+    frame = query_frame(con, sqlfiles.sql("latest_status"))
+    return [ObjectiveStatus(**{**row, "burn_rates": json.loads(row["burn_rates"])})
+            for row in frame.iter_rows(named=True)]

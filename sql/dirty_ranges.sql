@@ -1,0 +1,1 @@
+SELECT start_minute, end_minute FROM dirty_ranges ORDER BY start_minute;

@@ -1,0 +1,1 @@
+SELECT max(bucket_start) FROM sli_counts_minute;

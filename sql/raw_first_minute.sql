@@ -1,0 +1,1 @@
+SELECT min(bucket_start) FROM sli_counts_hour;

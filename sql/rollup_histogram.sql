@@ -1,0 +1,6 @@
+DELETE FROM {target} WHERE bucket_start >= $start AND bucket_start < $end;
+INSERT INTO {target}
+SELECT date_trunc($grain, bucket_start) AS bucket_start, service, operation, success, bucket, sum(count)
+FROM {source}
+WHERE bucket_start >= $start AND bucket_start < $end
+GROUP BY ALL;

@@ -48,6 +48,9 @@ SELECT
     good_count AS good,
     coalesce(_pre_reason, nullif(concat_ws('; ',
         CASE WHEN ts_text IS NULL THEN 'timestamp is missing'
+             WHEN ts IS NULL AND regexp_full_match(ts_text,
+                      '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?')
+                 THEN 'timestamp ''' || ts_text || ''' has no UTC offset; write e.g. ' || ts_text || 'Z'
              WHEN ts IS NULL THEN 'timestamp ''' || left(ts_text, 60)
                   || ''' is not ISO-8601 with a UTC offset, nor epoch seconds or milliseconds'
              WHEN ts > $latest_allowed THEN 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ')

@@ -171,6 +171,7 @@ def _kernel_pythonpath(current: str | None) -> str:
 
 @cache
 def _kernel_manager_class() -> type:
+    import zmq
     from jupyter_client.manager import AsyncKernelManager
 
     class ReportKernelManager(AsyncKernelManager):
@@ -184,6 +185,10 @@ def _kernel_manager_class() -> type:
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             env = dict(kw.pop("env", None) or os.environ)
             env["PYTHONPATH"] = _kernel_pythonpath(env.get("PYTHONPATH"))
+            if zmq.has("curve"):
+                # Encrypt the local TCP link when the kernelspec supports it (ipykernel 7 does); otherwise
+                # every render logs an eavesdropping warning to stderr.
+                kw.setdefault("transport_encryption", "auto")
             await super().start_kernel(env=env, **kw)
 
     return ReportKernelManager
@@ -283,6 +288,10 @@ def notebook_to_html(notebook_path: Path, *, title: str) -> str:
         template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
     )
     body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    # nbconvert re-serialises through BeautifulSoup, which lower-cases attribute names. Browsers repair
+    # viewBox when parsing HTML, but XHTML-strict mail clients do not and the charts would stop scaling.
+    # (Text content cannot match: quotes in it are escaped.)
+    body = re.sub(r'(<svg\b[^>]*?\s)viewbox="', r'\1viewBox="', body)
     # The body is nbconvert's rendering of outputs we produced (already escaped); the title is not trusted.
     return _PAGE.render(title=title, body=Markup(body))
 
@@ -339,11 +348,12 @@ def narrative(service: str, statuses: list[dict]) -> str:
     noun = "objective" if total == 1 else "objectives"
     if no_data == total:
         return f"{service}: no data for any of its {_plural(total, 'objective')}."
-    if breached or at_risk:
-        parts = [f"{breached} of {total} {noun} breached"] if breached else []
-        parts.append(f"{at_risk} of {total} {noun} at risk" if not parts and at_risk else f"{at_risk} at risk")
-        parts = [p for p in parts if not p.startswith("0 ")]
-    else:
+    parts = []
+    if breached:
+        parts.append(f"{breached} of {total} {noun} breached")
+    if at_risk:
+        parts.append(f"{at_risk} at risk" if parts else f"{at_risk} of {total} {noun} at risk")
+    if not parts:
         parts = [f"{counts['ok']} of {total} {noun} within budget"]
     if no_data:
         parts.append(f"{no_data} with no data")
@@ -437,10 +447,13 @@ def figure_html(svg: str, caption: str) -> str:
 
 
 def missing_series_note(statuses: list[dict], frame: pl.DataFrame, period: str) -> str:
-    """A note naming the objectives that have no points in a chart, or '' when all have data."""
+    """A note naming the objectives without points in a chart ('' when all have some), so an absent line
+    reads as "no data" rather than as a rendering fault."""
     present = set(frame["series"].unique().to_list()) if frame.height else set()
     missing = [label for label in _labels(statuses).values() if label not in present]
-    return note_html(f"{NO_DATA.capitalize()} {period} for: {'; '.join(missing)}.") if missing else ""
+    if missing:
+        return note_html(f"{NO_DATA.capitalize()} {period} for: {'; '.join(missing)}.")
+    return "" if frame.height else note_html(f"{NO_DATA.capitalize()} {period}.")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -449,8 +462,9 @@ def missing_series_note(statuses: list[dict], frame: pl.DataFrame, period: str) 
 
 def _labels(statuses: Iterable[dict]) -> dict[tuple[str, str], str]:
     """One legend label per (slo, objective), made unique when display names clash."""
-    keys = list(dict.fromkeys((str(s.get("slo")), str(s.get("objective"))) for s in statuses))
-    names = {(s.get("slo"), s.get("objective")): s.get("display_name") or s.get("slo") for s in statuses}
+    names = {(str(s.get("slo")), str(s.get("objective"))): str(s.get("display_name") or s.get("slo"))
+             for s in statuses}
+    keys = list(names)
     base = {k: f"{names[k]} · {k[1]}" for k in keys}
     clashes = Counter(base.values())
     return {k: (f"{names[k]} [{k[0]}] · {k[1]}" if clashes[base[k]] > 1 else base[k]) for k in keys}
@@ -460,8 +474,9 @@ def _with_series(statuses: list[dict], hourly: pl.DataFrame) -> pl.DataFrame:
     """Hourly rows of the report's objectives, with their legend label; rows of other objectives dropped."""
     labels = _labels(statuses)
     lookup = pl.DataFrame(
-        {"slo": [k[0] for k in labels], "objective": [k[1] for k in labels], "series": list(labels.values())},
-        schema={"slo": pl.String, "objective": pl.String, "series": pl.String},
+        {"slo": [k[0] for k in labels], "objective": [k[1] for k in labels], "series": list(labels.values()),
+         "series_order": list(range(len(labels)))},
+        schema={"slo": pl.String, "objective": pl.String, "series": pl.String, "series_order": pl.Int64},
     )
     return _normalise_hourly(hourly).join(lookup, on=["slo", "objective"], how="inner")
 
@@ -480,16 +495,16 @@ def daily_sli_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
     start = as_of - timedelta(days=days)
     rows = _with_series(statuses, hourly).filter(pl.col("bucket_start") >= start, pl.col("bucket_start") < as_of)
     return (
-        rows.group_by("series", pl.col("bucket_start").dt.truncate("1d").alias("day"))
+        rows.group_by("series_order", "series", pl.col("bucket_start").dt.truncate("1d").alias("day"))
         .agg(pl.col("good").sum(), pl.col("total").sum(), pl.col("target").first())
         .filter(pl.col("total") > 0)
+        .sort("series_order", "day")
         .select(
             "series",
             _utc_text("day").alias("day"),
             (pl.col("good") / pl.col("total")).cast(pl.Float64).alias("sli"),
             pl.col("target").cast(pl.Float64),
         )
-        .sort("series", "day")
     )
 
 
@@ -501,13 +516,13 @@ def hourly_burn_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetim
         pl.col("bucket_start") >= start, pl.col("bucket_start") < as_of, pl.col("total") > 0, pl.col("target") < 1
     )
     bad_share = (pl.col("total") - pl.col("good")) / pl.col("total")
-    return rows.select(
+    return rows.sort("series_order", "bucket_start").select(
         "series",
         _utc_text("bucket_start").alias("hour"),
         (bad_share / (1 - pl.col("target"))).cast(pl.Float64).alias("burn_rate"),
         # A column rather than a constant rule so each facet draws exactly one line at 1.0.
         pl.lit(1.0).alias("sustainable"),
-    ).sort("series", "hour")
+    )
 
 
 def budget_remaining_frame(hourly: pl.DataFrame, statuses: list[dict]) -> pl.DataFrame:
@@ -531,15 +546,13 @@ def budget_remaining_frame(hourly: pl.DataFrame, statuses: list[dict]) -> pl.Dat
         .join(windows, on=["slo", "objective"], how="inner")
         .filter(pl.col("bucket_start") >= pl.col("window_start"), pl.col("bucket_start") < pl.col("window_end"),
                 pl.col("target") < 1)
-        .sort("series", "bucket_start")
+        .sort("series_order", "bucket_start")
     )
     budget = (1 - pl.col("target")) * pl.col("total").sum().over("series")
+    # cum_sum over a window keeps row order within each series, which the sort above makes chronological.
     spent = (pl.col("total") - pl.col("good")).cum_sum().over("series")
-    return (
-        rows.filter(pl.col("total").sum().over("series") > 0)
-        .select("series", _utc_text("bucket_start").alias("hour"), (1 - spent / budget).cast(pl.Float64)
-                .alias("remaining"))
-        .sort("series", "hour")
+    return rows.filter(pl.col("total").sum().over("series") > 0).select(
+        "series", _utc_text("bucket_start").alias("hour"), (1 - spent / budget).cast(pl.Float64).alias("remaining")
     )
 
 

@@ -1,0 +1,146 @@
+"""OpenSLO parsing and the declarative filter language."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pipelines.slo.filters import Bound, EventFilter, FilterError, compile_filter
+from pipelines.slo.spec import SpecError, load_slos, parse_documents, parse_rolling_duration
+from tests.conftest import REPO_ROOT, write
+
+ISSUE_EXAMPLE = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: checkout-availability
+  displayName: Checkout availability
+spec:
+  service: checkout
+  indicator:
+    metadata:
+      name: checkout-good-requests
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: sloscope
+            spec: {service: checkout, status_code: {lt: 500}}
+        total:
+          metricSource:
+            type: sloscope
+            spec: {service: checkout}
+  timeWindow:
+    - duration: 28d
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - displayName: 99.9% of requests succeed
+      target: 0.999
+"""
+
+
+def test_the_issue_example_loads_as_is() -> None:
+    slos, problems = parse_documents(ISSUE_EXAMPLE, "checkout.yaml")
+    assert problems == []
+    (slo,) = slos
+    assert slo.name == "checkout-availability" and slo.service == "checkout"
+    assert slo.window == timedelta(days=28)
+    assert slo.objectives[0].target == Decimal("0.999")
+    # lt 500 on integer status codes is "at most 499".
+    assert slo.good == EventFilter(services=frozenset({"checkout"}), status_max=499)
+
+
+def test_repository_slos_are_valid() -> None:
+    slos = load_slos(REPO_ROOT / "data" / "slos")
+    assert {s.name for s in slos} >= {"checkout-availability", "checkout-latency", "auth-availability"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("5m", timedelta(minutes=5)), ("1h", timedelta(hours=1)), ("28d", timedelta(days=28)), ("2w", timedelta(days=14))],
+)
+def test_rolling_durations(text: str, expected: timedelta) -> None:
+    assert parse_rolling_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1M", "1Q", "1Y", "0d", "28", "d", "-1h", "1.5h"])
+def test_rolling_durations_rejected(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rolling_duration(text)
+
+
+def _broken(replace_from: str, replace_to: str) -> list[str]:
+    slos, problems = parse_documents(ISSUE_EXAMPLE.replace(replace_from, replace_to), "bad.yaml")
+    assert slos == []
+    return problems
+
+
+def test_errors_name_file_field_and_expectation() -> None:
+    assert _broken("target: 0.999", "target: 1.5") == [
+        "bad.yaml: spec.objectives[0]: target must lie strictly between 0 and 1 (0% and 100%), got 1.5"]
+    assert _broken("isRolling: true", "isRolling: true\n      calendar: {startTime: '2026-01-01'}") == [
+        "bad.yaml: spec.timeWindow[0]: calendar is given with isRolling: true; a window is either rolling or "
+        "calendar"]
+    (problem,) = _broken("status_code: {lt: 500}", "status_code: {lt: '500; DROP TABLE raw_events'}")
+    assert problem.startswith("bad.yaml: spec.indicator.spec.ratioMetric.good.metricSource.spec.status_code.lt: "
+                              "expected an HTTP status code")
+    (problem,) = _broken("status_code: {lt: 500}", "query: 'select 1'")
+    assert "good.metricSource.spec.query: unknown field" in problem
+    assert _broken("budgetingMethod: Occurrences", "budgetingMethods: Occurrences") == [
+        "bad.yaml: spec.budgetingMethod: required field is missing",
+        "bad.yaml: spec.budgetingMethods: unknown field"]
+    (problem,) = _broken("type: sloscope\n            spec: {service: checkout}",
+                         "type: prometheus\n            spec: {service: checkout}")
+    assert "total.metricSource.type: metric source type 'prometheus' is not supported" in problem
+    (problem,) = _broken("status_code: {lt: 500}", "latency_ms: {eq: 3}")
+    assert "latency_ms.eq: operator not allowed for latency_ms" in problem
+
+
+def test_folder_errors_are_collected_and_duplicates_named(tmp_path: Path) -> None:
+    write(tmp_path / "a.yaml", ISSUE_EXAMPLE)
+    write(tmp_path / "b.yaml", ISSUE_EXAMPLE)
+    write(tmp_path / "c.yml", "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\n")
+    write(tmp_path / "d.yaml", "key: [unclosed")
+    with pytest.raises(SpecError) as caught:
+        load_slos(tmp_path)
+    problems = caught.value.problems
+    assert any(p.startswith(f"{tmp_path / 'c.yml'}: spec: required field is missing") for p in problems)
+    assert any(p.startswith(f"{tmp_path / 'd.yaml'}: not valid YAML") for p in problems)
+    assert any("SLO 'checkout-availability' is already defined in" in p for p in problems)
+
+
+def test_filter_shorthand_and_operators() -> None:
+    f = compile_filter({"operation": ["pay", "refund"], "status_code": {"gte": 200, "lt": 400},
+                        "latency_ms": {"gt": 10, "lte": 250}, "success": True}, default_service="shop")
+    assert f == EventFilter(
+        services=frozenset({"shop"}), operations_in=frozenset({"pay", "refund"}), status_min=200, status_max=399,
+        success=True, latency_upper=Bound(250.0, True), latency_lower=Bound(10.0, False))
+
+
+def test_filter_intersection() -> None:
+    a = compile_filter({"status_code": {"lt": 500}, "latency_ms": {"lte": 300}}, default_service="shop")
+    b = compile_filter({"status_code": {"gte": 200}, "latency_ms": {"lt": 300}, "success": True},
+                       default_service="shop")
+    both = a.intersect(b)
+    assert (both.status_min, both.status_max) == (200, 499)
+    assert both.latency_upper == Bound(300.0, False)  # lt 300 is tighter than lte 300
+    contradiction = b.intersect(compile_filter({"success": False}, default_service="shop"))
+    assert contradiction.sql_params()["matches_nothing"] is True
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [({"service": {"ne": "x"}}, "spec.service.ne"), ({"status_code": 99}, "spec.status_code"),
+     ({"status_code": {"in": []}}, "spec.status_code.in"), ({"success": "yes"}, "spec.success"),
+     ({"latency_ms": {"lte": -1}}, "spec.latency_ms.lte"), ({"latency_ms": {"lte": float("nan")}}, "spec.latency_ms.lte"),
+     ({"operation": {"like": "%"}}, "spec.operation.like"), ("status_code < 500", "spec")],
+)
+def test_filter_errors(spec: object, path: str) -> None:
+    with pytest.raises(FilterError) as caught:
+        compile_filter(spec, default_service="shop")
+    assert caught.value.path == path

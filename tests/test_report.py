@@ -8,7 +8,10 @@ kernelspec) through papermill and are marked slow.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,11 +32,14 @@ from pipelines.slo.report import (
     write_report_inputs,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 AS_OF = datetime(2026, 10, 1)
 WINDOW = timedelta(days=28)
 HOSTILE = "<script>alert(1)</script>"
-HOSTILE_NAMES = ["../../etc/passwd", "a/b", "<script>", "x\r\nBcc: y", "'; DROP TABLE x; --", "...", "..", ".",
-                 "a\\b", "", "A/B", "a-b", "Payments-API", "x" * 200, "x" * 199 + "y"]
+HOSTILE_NAMES = [
+    "../../etc/passwd", "a/b", "<script>", "x\r\nBcc: y", "'; DROP TABLE x; --", "...", "..", ".", "a\\b", "",
+    "A/B", "a-b", "Payments-API", "x" * 200, "x" * 199 + "y", "café", "-rf", " ",
+]
 
 
 def _status(slo: str, objective: str, target: str, good: int, total: int, *, service: str = "checkout",
@@ -48,7 +54,8 @@ def _status(slo: str, objective: str, target: str, good: int, total: int, *, ser
         "slo": slo, "display_name": display_name or slo, "service": service, "objective": objective,
         "target": float(exact), "budgeting_method": "Occurrences",
         "window": {"start": f"{AS_OF - WINDOW:%Y-%m-%dT%H:%M:%SZ}", "end": f"{AS_OF:%Y-%m-%dT%H:%M:%SZ}"},
-        "good": good, "total": total, "sli": sli, "error_budget": {"consumed": consumed, "remaining": remaining},
+        "good": good, "total": total, "sli": sli,
+        "error_budget": {"consumed": consumed, "remaining": remaining},
         "burn_rates": burn_rates, "status": classify(total, remaining, 0.25),
     }
 
@@ -61,6 +68,15 @@ def _no_refs(html: str) -> None:
     assert "<script" not in html.lower()
     assert "cdn" not in html.lower()
     assert "url(" not in html.lower()
+
+
+def test_module_does_not_import_dagster() -> None:
+    # The report runs inside the notebook kernel, which must not pay for (or depend on) Dagster.
+    code = "import sys, pipelines.slo.report; sys.exit('dagster' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -141,7 +157,8 @@ def test_narrative_small_consumption_and_no_data() -> None:
     assert text.startswith("svc: 1 of 2 objectives within budget, 1 with no data.")
     assert "has used 40% of its error budget" in text
     assert "No data in the window for batch (done)." in text
-    assert narrative("svc", [_status("batch", "done", "0.99", 0, 0)]) == "svc: no data for any of its 1 objective."
+    only_empty = [_status("batch", "done", "0.99", 0, 0)]
+    assert narrative("svc", only_empty) == "svc: no data for any of its 1 objective."
     assert "no SLOs" in narrative("svc", [])
 
 
@@ -174,8 +191,8 @@ def _hourly_rows(slo: str, objectives: list[tuple[str, float]], hours: int, tota
 
 
 def _hourly(rows: list[dict]) -> pl.DataFrame:
-    schema = {"slo": pl.String, "objective": pl.String, "target": pl.Float64, "bucket_start": pl.Datetime("us"),
-              "good": pl.Int64, "total": pl.Int64}
+    schema = {"slo": pl.String, "objective": pl.String, "target": pl.Float64,
+              "bucket_start": pl.Datetime("us"), "good": pl.Int64, "total": pl.Int64}
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -265,6 +282,7 @@ def test_render_produces_a_self_contained_page(rendered: tuple[Path, Path, list[
     for name in ("Checkout availability", "checkout-availability", "Checkout latency", "checkout-latency"):
         assert name in html
     assert html.count("<svg") >= 3
+    assert 'viewBox="' in html and "viewbox=" not in html  # charts keep scaling in strict XML renderers
     assert "No data" in html and "no data" in html.lower()
     # 1,200 bad of 672,000 against 0.999: (1,200 / 672,000) / 0.001 = 1.786 -> 179% used, breached.
     assert "has used 179% of its error budget" in html
@@ -275,7 +293,8 @@ def test_render_produces_a_self_contained_page(rendered: tuple[Path, Path, list[
     folder = html_path.parent
     assert (folder / "data" / "statuses.json").exists() and (folder / "data" / "hourly.parquet").exists()
     executed = nbformat.read(folder / "report.ipynb", as_version=4)
-    streams = [o for c in executed.cells for o in c.get("outputs", []) if o["output_type"] in ("stream", "error")]
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    streams = [o for o in outputs if o["output_type"] in ("stream", "error")]
     assert streams == []  # warnings or tracebacks would end up in the emailed page
 
 

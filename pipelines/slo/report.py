@@ -1,4 +1,4 @@
-"""Per-service SLO reports: a parameterised notebook run by papermill, rendered to one self-contained HTML file.
+"""Per-service SLO reports: a parameterised notebook run by papermill, rendered to one standalone HTML file.
 
 Reports are emailed, so the page must stand alone: no CDN, no external references, no JavaScript. Charts
 are rendered to inline SVG by vl-convert inside the kernel, and nbconvert's ``basic`` template (cells only,
@@ -112,12 +112,14 @@ def _normalise_hourly(hourly: pl.DataFrame) -> pl.DataFrame:
     frame = hourly.select(list(_HOURLY_SCHEMA))
     if isinstance(frame.schema["bucket_start"], pl.Datetime) and frame.schema["bucket_start"].time_zone:
         # The contract is naive UTC; an aware column is converted rather than silently shifted.
-        frame = frame.with_columns(pl.col("bucket_start").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+        naive = pl.col("bucket_start").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        frame = frame.with_columns(naive)
     # Float64 for target: DuckDB may hand over DECIMAL, which Altair and JSON cannot serialise as numbers.
     return frame.cast(_HOURLY_SCHEMA)  # type: ignore[arg-type]
 
 
-def write_report_inputs(out_dir: Path, service: str, statuses: list[dict], hourly: pl.DataFrame) -> tuple[Path, Path]:
+def write_report_inputs(out_dir: Path, service: str, statuses: list[dict],
+                        hourly: pl.DataFrame) -> tuple[Path, Path]:
     """Write the notebook's inputs: ``statuses.json`` (the list as given) and ``hourly.parquet``."""
     foreign = sorted({str(s.get("service")) for s in statuses if s.get("service", service) != service})
     if foreign:
@@ -214,6 +216,9 @@ def render_service_report(service: str, statuses: list[dict], hourly: pl.DataFra
     data_dir = folder / "data"
     statuses_path, hourly_path = write_report_inputs(data_dir, service, statuses, hourly)
     notebook_path = folder / "report.ipynb"
+    html_path = folder / "report.html"
+    # A failed re-run must not leave the previous page looking current to whoever mails it.
+    html_path.unlink(missing_ok=True)
     pm.execute_notebook(
         str(NOTEBOOK),
         str(notebook_path),
@@ -232,9 +237,8 @@ def render_service_report(service: str, statuses: list[dict], hourly: pl.DataFra
         execution_timeout=timeout_s,
         kernel_manager_class=_kernel_manager_class(),
     )
-    html_path = folder / "report.html"
     page = notebook_to_html(notebook_path, title=f"{service} — SLO report")
-    # Write then rename: a mailer picking the file up mid-run sees the old report or the new one, never half.
+    # Write then rename: a mailer polling the folder sees no page or a whole one, never half of it.
     tmp = html_path.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(html_path)
@@ -383,9 +387,11 @@ _TABLE = _JINJA.from_string("""<table class="slo-status">
 <th>Burn 1h</th><th>Burn 1d</th><th>Status</th></tr></thead>
 <tbody>
 {% for row in rows %}
-<tr><td>{{ row.display }}{% if row.slo != row.display %}<br><span class="slo-id">{{ row.slo }}</span>{% endif %}</td>
+<tr><td>{{ row.display }}
+{%- if row.slo != row.display %}<br><span class="slo-id">{{ row.slo }}</span>{% endif %}</td>
 <td>{{ row.objective }}</td><td class="num">{{ row.target }}</td><td class="num">{{ row.sli }}</td>
-<td class="num">{{ row.remaining }}</td><td class="num">{{ row.burn_1h }}</td><td class="num">{{ row.burn_1d }}</td>
+<td class="num">{{ row.remaining }}</td>
+<td class="num">{{ row.burn_1h }}</td><td class="num">{{ row.burn_1d }}</td>
 <td><span class="badge" style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;\
 font-weight:600;color:#fff;background:{{ row.colour }};white-space:nowrap">{{ row.label }}</span></td></tr>
 {% else %}
@@ -425,11 +431,14 @@ def status_table_html(statuses: list[dict]) -> str:
     return _TABLE.render(rows=rows)
 
 
+_HEADER = _JINJA.from_string(
+    '<h1>{{ service }} — SLO report</h1>\n<p class="as-of">as of {{ as_of }} UTC</p>\n'
+    '<p class="narrative">{{ text }}</p>\n'
+)
+
+
 def header_html(service: str, as_of: datetime, statuses: list[dict]) -> str:
-    return str(_JINJA.from_string(
-        '<h1>{{ service }} — SLO report</h1>\n<p class="as-of">as of {{ as_of }} UTC</p>\n'
-        '<p class="narrative">{{ text }}</p>\n'
-    ).render(service=service, as_of=f"{as_of:%Y-%m-%d %H:%M}", text=narrative(service, statuses)))
+    return _HEADER.render(service=service, as_of=f"{as_of:%Y-%m-%d %H:%M}", text=narrative(service, statuses))
 
 
 def section_heading_html(title: str) -> str:
@@ -486,6 +495,11 @@ def _utc_text(column: str) -> pl.Expr:
     return pl.col(column).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _hours_in(start: datetime | pl.Expr, end: datetime | pl.Expr) -> pl.Expr:
+    # Half-open like the evaluator's windows: an hour starting exactly at as_of is outside.
+    return pl.col("bucket_start").is_between(start, end, closed="left")
+
+
 def daily_sli_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
                     days: int = SLI_DAYS) -> pl.DataFrame:
     """``series, day, sli, target`` for each UTC day with traffic in ``[as_of - days, as_of)``.
@@ -493,7 +507,7 @@ def daily_sli_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
     Days are summed from hours before dividing (traffic-weighted, like the SLI itself).
     """
     start = as_of - timedelta(days=days)
-    rows = _with_series(statuses, hourly).filter(pl.col("bucket_start") >= start, pl.col("bucket_start") < as_of)
+    rows = _with_series(statuses, hourly).filter(_hours_in(start, as_of))
     return (
         rows.group_by("series_order", "series", pl.col("bucket_start").dt.truncate("1d").alias("day"))
         .agg(pl.col("good").sum(), pl.col("total").sum(), pl.col("target").first())
@@ -510,10 +524,10 @@ def daily_sli_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
 
 def hourly_burn_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
                       days: int = BURN_DAYS) -> pl.DataFrame:
-    """``series, hour, burn_rate, sustainable``: (bad / total) / (1 - target) per hour in the last ``days``."""
+    """``series, hour, burn_rate, sustainable``: (bad / total) / (1 - target) for each hour with traffic."""
     start = as_of - timedelta(days=days)
     rows = _with_series(statuses, hourly).filter(
-        pl.col("bucket_start") >= start, pl.col("bucket_start") < as_of, pl.col("total") > 0, pl.col("target") < 1
+        _hours_in(start, as_of), pl.col("total") > 0, pl.col("target") < 1
     )
     bad_share = (pl.col("total") - pl.col("good")) / pl.col("total")
     return rows.sort("series_order", "bucket_start").select(
@@ -544,15 +558,16 @@ def budget_remaining_frame(hourly: pl.DataFrame, statuses: list[dict]) -> pl.Dat
     rows = (
         _with_series(statuses, hourly)
         .join(windows, on=["slo", "objective"], how="inner")
-        .filter(pl.col("bucket_start") >= pl.col("window_start"), pl.col("bucket_start") < pl.col("window_end"),
-                pl.col("target") < 1)
+        .filter(_hours_in(pl.col("window_start"), pl.col("window_end")), pl.col("target") < 1)
         .sort("series_order", "bucket_start")
     )
     budget = (1 - pl.col("target")) * pl.col("total").sum().over("series")
     # cum_sum over a window keeps row order within each series, which the sort above makes chronological.
     spent = (pl.col("total") - pl.col("good")).cum_sum().over("series")
     return rows.filter(pl.col("total").sum().over("series") > 0).select(
-        "series", _utc_text("bucket_start").alias("hour"), (1 - spent / budget).cast(pl.Float64).alias("remaining")
+        "series",
+        _utc_text("bucket_start").alias("hour"),
+        (1 - spent / budget).cast(pl.Float64).alias("remaining"),
     )
 
 
@@ -570,7 +585,8 @@ def chart_svg(chart: alt.TopLevelMixin) -> str:
 def _time_axis(field: str, title: str, fmt: str) -> alt.X:
     import altair as alt
 
-    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc"), axis=alt.Axis(format=fmt, labelAngle=0))
+    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc"),
+                 axis=alt.Axis(format=fmt, labelAngle=0))
 
 
 def _facet_row(order: list[str]) -> alt.Row:
@@ -642,5 +658,6 @@ def budget_chart(frame: pl.DataFrame) -> alt.LayerChart:
     return alt.layer(lines, exhausted).properties(
         width=CHART_WIDTH, height=260,
         title=alt.Title("Error budget remaining over the window", anchor="start",
-                        subtitle="Cumulative, hour by hour; below the dashed line at 0% the objective is breached."),
+                        subtitle="Cumulative, hour by hour; below the dashed line at 0% the objective is "
+                                 "breached."),
     )

@@ -1,0 +1,120 @@
+"""The `sloscope` command: ingest and evaluate, the JSON contract, errors on stderr with non-zero exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main, parse_as_of
+from tests.conftest import write
+
+SLO = """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: "shop-availability"}
+spec:
+  service: shop
+  indicator:
+    spec:
+      ratioMetric:
+        good: {metricSource: {type: sloscope, spec: {status_code: {lt: 500}}}}
+        total: {metricSource: {type: sloscope, spec: {service: shop}}}
+  timeWindow: [{duration: 1d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{displayName: "99%", target: 0.99}, {displayName: "90%", target: 0.9}]
+"""
+
+
+def _landing(tmp_path: Path) -> Path:
+    # 200 requests at 2026-03-01 10:00-10:19, 1 in 20 is a 503: minutes 0..19, 10 requests each.
+    lines = ["timestamp,service,operation,status_code,latency_ms"]
+    for minute in range(20):
+        for second in range(10):
+            status = 503 if second == 0 and minute % 2 == 0 else 200
+            lines.append(f"2026-03-01T10:{minute:02d}:{second:02d}Z,shop,pay,{status},25")
+    return write(tmp_path / "landing" / "events.csv", "\n".join(lines) + "\n")
+
+
+def test_ingest_then_evaluate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "w.duckdb"
+    _landing(tmp_path)
+    write(tmp_path / "slos" / "shop.yaml", SLO)
+    assert main(["ingest", str(tmp_path / "landing"), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "200 read = 200 loaded + 0 quarantined" in out
+
+    assert main(["evaluate", "--db", str(db), "--slos", str(tmp_path / "slos"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [p["objective"] for p in payload] == ["99%", "90%"]
+    first = payload[0]
+    assert set(first) == {"slo", "service", "objective", "target", "budgeting_method", "window", "good", "total",
+                          "sli", "error_budget", "burn_rates", "status"}
+    assert set(first["burn_rates"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d", "window"}
+    # as_of defaults to the end of the newest minute, 10:20; the 1d window is [2026-02-28T10:20, 10:20).
+    assert first["window"] == {"start": "2026-02-28T10:20:00Z", "end": "2026-03-01T10:20:00Z"}
+    # 10 503s (even minutes 0..18) in 200: SLI 0.95; at 99%: consumed 0.05/0.01 = 5, remaining -4.
+    assert (first["good"], first["total"], first["sli"]) == (190, 200, pytest.approx(0.95))
+    assert first["error_budget"]["remaining"] == pytest.approx(-4.0)
+    assert first["status"] == "breached"
+    # 5m = minutes 15..19: 503s at minutes 16 and 18 -> 2 of 50 = 0.04, / 0.01 = 4.0.
+    assert first["burn_rates"]["5m"] == pytest.approx(4.0)
+    # At 90%: consumed 0.05 / 0.1 = 0.5 -> remaining 0.5, ok.
+    assert payload[1]["error_budget"]["remaining"] == pytest.approx(0.5)
+    assert payload[1]["status"] == "ok"
+
+
+def test_evaluate_as_of_with_no_data_gives_nulls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "w.duckdb"
+    _landing(tmp_path)
+    write(tmp_path / "slos" / "shop.yaml", SLO)
+    main(["ingest", str(tmp_path / "landing"), "--db", str(db)])
+    capsys.readouterr()
+    assert main(["evaluate", "--db", str(db), "--slos", str(tmp_path / "slos"), "--json",
+                 "--as-of", "2026-03-05T00:00:00+02:00"]) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text
+    first = json.loads(text)[0]
+    # 2026-03-05T00:00+02:00 = 2026-03-04T22:00Z; the 1d window has no data.
+    assert first["window"]["end"] == "2026-03-04T22:00:00Z"
+    assert first["sli"] is None and first["status"] == "no_data" and first["burn_rates"]["3d"] is None
+
+
+def test_errors_go_to_stderr_with_non_zero_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "slos" / "bad.yaml", SLO.replace("target: 0.99}", "target: 99}"))
+    assert main(["evaluate", "--db", str(tmp_path / "w.duckdb"), "--slos", str(tmp_path / "slos")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml: spec.objectives[0]: target must lie strictly between 0 and 1" in err
+    assert main(["ingest", str(tmp_path / "nope.csv"), "--db", str(tmp_path / "w.duckdb")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    write(tmp_path / "slos2" / "ok.yaml", SLO)
+    assert main(["evaluate", "--db", str(tmp_path / "empty.duckdb"), "--slos", str(tmp_path / "slos2")]) == 2
+    assert "no aggregated data yet" in capsys.readouterr().err
+    assert main(["evaluate", "--db", str(tmp_path / "w.duckdb"), "--slos", str(tmp_path / "slos2"),
+                 "--as-of", "2026-03-01T10:00:00"]) == 2
+    assert "has no UTC offset" in capsys.readouterr().err
+
+
+def test_unreadable_file_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    assert main(["ingest", str(tmp_path / "bad.parquet"), "--db", str(tmp_path / "w.duckdb")]) == 1
+    assert "bad.parquet" in capsys.readouterr().err
+
+
+def test_parse_as_of() -> None:
+    from datetime import datetime
+
+    assert parse_as_of("2026-03-01T10:00:00Z") == datetime(2026, 3, 1, 10, 0)
+    assert parse_as_of("2026-03-01T12:30:00+02:30") == datetime(2026, 3, 1, 10, 0)
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "sloscope"
+    result = subprocess.run([str(script), "validate", str(Path(__file__).parent.parent / "data" / "slos")],
+                            capture_output=True, text=True, env={**os.environ}, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "SLOs with" in result.stdout and "are valid" in result.stdout

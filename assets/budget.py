@@ -1,6 +1,5 @@
 """Group ``budget``: error budgets, burn rates and status per SLO objective."""
 
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines.markdown import markdown_table
@@ -13,30 +12,57 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
-@asset(group_name="budget", kinds={"duckdb"},
-       deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("slo_definitions")])
+@asset(
+    group_name="budget",
+    kinds={"duckdb"},
+    deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("slo_definitions")],
+)
 def slo_status(context: AssetExecutionContext, sloscope: SloscopeResource) -> MaterializeResult:
-    """SLI, error budget consumed/remaining, burn rates and status of every objective, as of the newest minute."""
+    """SLI, error budget, burn rates and status of every objective, as of the newest minute of data."""
     slos = sloscope.load_slos()
     with sloscope.connect() as con:
-        as_of, results = evaluate_and_store(con, slos, as_of=None, at_risk_remaining=sloscope.at_risk_remaining)
-    by_status = {s: sum(1 for r in results if r.status == s) for s in ("ok", "at_risk", "breached", "no_data")}
+        as_of, results = evaluate_and_store(
+            con, slos, as_of=None, at_risk_remaining=sloscope.at_risk_remaining
+        )
+    by_status = {
+        s: sum(1 for r in results if r.status == s) for s in ("ok", "at_risk", "breached", "no_data")
+    }
     for r in results:
         if r.status == "breached":
-            context.log.warning(f"{r.slo} / {r.objective}: budget overspent ({_pct(r.budget_remaining)} left)")
-    rows = [(r.slo, r.objective, _pct(r.target), _pct(r.sli, 3), _pct(r.budget_remaining, 1),
-             "—" if r.burn_rates["1h"] is None else f"{r.burn_rates['1h']:.2f}", r.status) for r in results]
-    return MaterializeResult(metadata={
-        "as_of": as_of.isoformat() + "Z",
-        "objectives": len(results),
-        **{f"objectives_{k}": v for k, v in by_status.items()},
-        "status": MetadataValue.md(markdown_table(
-            ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "status"), rows)),
-    })
+            context.log.warning(
+                f"{r.slo} / {r.objective}: budget overspent ({_pct(r.budget_remaining)} left)"
+            )
+    rows = [
+        (
+            r.slo,
+            r.objective,
+            _pct(r.target),
+            _pct(r.sli, 3),
+            _pct(r.budget_remaining, 1),
+            "—" if r.burn_rates["1h"] is None else f"{r.burn_rates['1h']:.2f}",
+            r.status,
+        )
+        for r in results
+    ]
+    return MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat() + "Z",
+            "objectives": len(results),
+            **{f"objectives_{k}": v for k, v in by_status.items()},
+            "status": MetadataValue.md(
+                markdown_table(
+                    ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "status"), rows
+                )
+            ),
+        }
+    )
 
 
-@asset(group_name="budget", kinds={"duckdb", "polars"},
-       deps=[AssetKey("sli_counts_hour"), AssetKey("sli_threshold_hour"), AssetKey("slo_definitions")])
+@asset(
+    group_name="budget",
+    kinds={"duckdb", "polars"},
+    deps=[AssetKey("sli_counts_hour"), AssetKey("sli_threshold_hour"), AssetKey("slo_definitions")],
+)
 def slo_hourly(sloscope: SloscopeResource) -> MaterializeResult:
     """Hourly good and total events of every SLO indicator over all history (charts, models)."""
     slos = sloscope.load_slos()

@@ -1,20 +1,32 @@
 """Group ``ingest``: files in the landing folder into the raw tables and the quarantine."""
 
-
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
+from pipelines import sqlfiles
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
 from pipelines.slo.ingest import ingest_paths
 
-RAW_EVENTS = AssetSpec("raw_events", group_name="ingest", kinds={"duckdb"},
-                       description="Request events (timestamp, service, operation, status, latency) as loaded.")
-RAW_COUNTS = AssetSpec("raw_counts", group_name="ingest", kinds={"duckdb"},
-                       description="Pre-counted buckets (total, good) from sources that already count.")
-QUARANTINE = AssetSpec("quarantine", group_name="ingest", kinds={"duckdb"},
-                       description="Rows that failed validation, with file, row number, reason and the record.")
+RAW_EVENTS = AssetSpec(
+    "raw_events",
+    group_name="ingest",
+    kinds={"duckdb"},
+    description="Request events (timestamp, service, operation, status, latency) as loaded.",
+)
+RAW_COUNTS = AssetSpec(
+    "raw_counts",
+    group_name="ingest",
+    kinds={"duckdb"},
+    description="Pre-counted buckets (total, good) from sources that already count.",
+)
+QUARANTINE = AssetSpec(
+    "quarantine",
+    group_name="ingest",
+    kinds={"duckdb"},
+    description="Rows that failed validation, with file, row number, reason and the record.",
+)
 
 
 @multi_asset(specs=[RAW_EVENTS, RAW_COUNTS, QUARANTINE])
@@ -24,18 +36,22 @@ def raw_measurements(context: AssetExecutionContext, sloscope: SloscopeResource)
     landing.mkdir(parents=True, exist_ok=True)
     with sloscope.connect() as con:
         report = ingest_paths(con, [landing], max_clock_skew_seconds=sloscope.max_clock_skew_seconds)
-        events = con.execute("SELECT count(*) FROM raw_events").fetchall()[0][0]
-        counts = con.execute("SELECT count(*) FROM raw_counts").fetchall()[0][0]
-        quarantined = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
-        recent = con.execute(
-            "SELECT path, source_row, reason FROM quarantine ORDER BY quarantined_at DESC, file_id, source_row "
-            "LIMIT 10"
-        ).fetchall()
+        events, counts, quarantined = con.execute(sqlfiles.sql("ingest_table_sizes")).fetchall()[0]
+        recent = con.execute(sqlfiles.sql("latest_quarantine")).fetchall()
     for failure in (f for f in report.files if f.status == "failed"):
         context.log.error(failure.message)
     files = [
-        (Path(f.path).name, f.status, f.schema_kind or "", f.rows_read, f.rows_loaded, f.rows_quarantined, f.message)
-        for f in report.files if f.status != "skipped"
+        (
+            Path(f.path).name,
+            f.status,
+            f.schema_kind or "",
+            f.rows_read,
+            f.rows_loaded,
+            f.rows_quarantined,
+            f.message,
+        )
+        for f in report.files
+        if f.status != "skipped"
     ]
     run_figures = {
         "files_loaded": report.count("loaded"),
@@ -46,12 +62,18 @@ def raw_measurements(context: AssetExecutionContext, sloscope: SloscopeResource)
         "rows_quarantined": report.rows_quarantined,
     }
     files_md = markdown_table(("file", "status", "schema", "read", "loaded", "quarantined", "note"), files)
-    yield MaterializeResult(asset_key="raw_events", metadata={
-        "dagster/row_count": events, **run_figures, "files_this_run": MetadataValue.md(files_md)})
+    yield MaterializeResult(
+        asset_key="raw_events",
+        metadata={"dagster/row_count": events, **run_figures, "files_this_run": MetadataValue.md(files_md)},
+    )
     yield MaterializeResult(asset_key="raw_counts", metadata={"dagster/row_count": counts, **run_figures})
-    yield MaterializeResult(asset_key="quarantine", metadata={
-        "dagster/row_count": quarantined,
-        "rows_quarantined_this_run": report.rows_quarantined,
-        "latest": MetadataValue.md(markdown_table(("file", "row", "reason"),
-                                                  [(Path(p).name, r, why) for p, r, why in recent])),
-    })
+    yield MaterializeResult(
+        asset_key="quarantine",
+        metadata={
+            "dagster/row_count": quarantined,
+            "rows_quarantined_this_run": report.rows_quarantined,
+            "latest": MetadataValue.md(
+                markdown_table(("file", "row", "reason"), [(Path(p).name, r, why) for p, r, why in recent])
+            ),
+        },
+    )

@@ -1,9 +1,10 @@
 """Group ``sli``: 1-minute SLI aggregates with hourly and daily rollups, refreshed incrementally."""
 
-
 from dagster import AssetKey, AssetSpec, MaterializeResult, multi_asset
 
+from pipelines import sqlfiles
 from pipelines.resources import SloscopeResource
+from pipelines.warehouse import query_frame
 from pipelines.workflows import refresh
 
 _DESCRIPTIONS = {
@@ -17,8 +18,13 @@ _UPSTREAM = [AssetKey("raw_events"), AssetKey("raw_counts"), AssetKey("slo_defin
 
 @multi_asset(
     specs=[
-        AssetSpec(table, group_name="sli", kinds={"duckdb"}, deps=_UPSTREAM,
-                  description=f"{_DESCRIPTIONS[table.rsplit('_', 1)[0]]} Grain: {table.rsplit('_', 1)[1]}.")
+        AssetSpec(
+            table,
+            group_name="sli",
+            kinds={"duckdb"},
+            deps=_UPSTREAM,
+            description=f"{_DESCRIPTIONS[table.rsplit('_', 1)[0]]} Grain: {table.rsplit('_', 1)[1]}.",
+        )
         for table in SLI_TABLES
     ]
 )
@@ -27,11 +33,14 @@ def sli_aggregates(sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
     slos = sloscope.load_slos()
     with sloscope.connect() as con:
         report = refresh(con, slos)
-        sizes = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in SLI_TABLES}
+        sizes = query_frame(con, sqlfiles.sql("sli_table_sizes")).row(0, named=True)
     for table in SLI_TABLES:
-        yield MaterializeResult(asset_key=table, metadata={
-            "dagster/row_count": sizes[table],
-            "ranges_recomputed": len(report.ranges),
-            "minutes_recomputed": report.minutes_recomputed,
-            "thresholds_rebuilt": report.thresholds_changed,
-        })
+        yield MaterializeResult(
+            asset_key=table,
+            metadata={
+                "dagster/row_count": sizes[table],
+                "ranges_recomputed": len(report.ranges),
+                "minutes_recomputed": report.minutes_recomputed,
+                "thresholds_rebuilt": report.thresholds_changed,
+            },
+        )

@@ -47,13 +47,23 @@ def _rate(value: float | None) -> str:
 def format_table(results: list[ObjectiveStatus]) -> str:
     header = ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "burn 1d", "status")
     rows = [
-        (r.slo, r.objective, _percent(r.target, 2), _percent(r.sli), _percent(r.budget_remaining, 1),
-         _rate(r.burn_rates["1h"]), _rate(r.burn_rates["1d"]), r.status)
+        (
+            r.slo,
+            r.objective,
+            _percent(r.target, 2),
+            _percent(r.sli),
+            _percent(r.budget_remaining, 1),
+            _rate(r.burn_rates["1h"]),
+            _rate(r.burn_rates["1d"]),
+            r.status,
+        )
         for r in results
     ]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-             for row in (header, *rows)]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
     return "\n".join(lines)
 
 
@@ -67,7 +77,8 @@ def format_ingest(report: IngestReport) -> str:
             detail += f" ({f.message})"
         lines.append(f"{f.status:<8} {f.path}: {detail}")
     lines.append(
-        f"{report.count('loaded')} loaded, {report.count('skipped')} skipped, {report.count('failed')} failed; "
+        f"{report.count('loaded')} loaded, {report.count('skipped')} skipped, "
+        f"{report.count('failed')} failed; "
         f"rows: {report.rows_read} read = {report.rows_loaded} loaded + {report.rows_quarantined} quarantined"
     )
     return "\n".join(lines)
@@ -76,8 +87,9 @@ def format_ingest(report: IngestReport) -> str:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     with open_warehouse(db) as con:
-        report = ingest_paths(con, [Path(p) for p in args.paths],
-                              max_clock_skew_seconds=settings.max_clock_skew_seconds)
+        report = ingest_paths(
+            con, [Path(p) for p in args.paths], max_clock_skew_seconds=settings.max_clock_skew_seconds
+        )
     print(format_ingest(report))
     failed = [f for f in report.files if f.status == "failed"]
     for f in failed:
@@ -93,8 +105,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     as_of = parse_as_of(args.as_of) if args.as_of else None
     with open_warehouse(db) as con:
         workflows.refresh(con, slos)
-        _, results = workflows.evaluate_and_store(con, slos, as_of=as_of,
-                                                  at_risk_remaining=settings.at_risk_remaining)
+        _, results = workflows.evaluate_and_store(
+            con, slos, as_of=as_of, at_risk_remaining=settings.at_risk_remaining
+        )
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:
@@ -114,8 +127,11 @@ def cmd_generate_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     out = Path(args.out) if args.out else settings.landing
     manifest = generate_demo(out, seed=args.seed, days=args.days, scale=args.scale)
-    print(f"wrote {len(manifest.files)} files to {out}: {manifest.events} events, {manifest.count_rows} count rows, "
-          f"{manifest.malformed_rows} deliberately malformed rows")
+    print(
+        f"wrote {len(manifest.files)} files to {out}: {manifest.events} events, "
+        f"{manifest.count_rows} count rows, "
+        f"{manifest.malformed_rows} deliberately malformed rows"
+    )
     return 0
 
 
@@ -130,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", help="settings file (default: sloscope.toml or $SLOSCOPE_SETTINGS)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="load CSV, Parquet and NDJSON files (or folders of them) into the warehouse")
+    p = sub.add_parser(
+        "ingest", help="load CSV, Parquet and NDJSON files (or folders of them) into the warehouse"
+    )
     p.add_argument("paths", nargs="+", help="files or folders")
     p.add_argument("--db", help="warehouse file (default from settings)")
     p.set_defaults(func=cmd_ingest)
@@ -138,8 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate SLO objectives: SLI, error budget, burn rates, status")
     p.add_argument("--db", help="warehouse file (default from settings)")
     p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
-    p.add_argument("--as-of", dest="as_of", help="end of the window, ISO-8601 with offset "
-                                                 "(default: end of the newest data minute)")
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        help="end of the window, ISO-8601 with offset (default: end of the newest data minute)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per objective")
     p.set_defaults(func=cmd_evaluate)
 

@@ -12,9 +12,9 @@ from pipelines.settings import Settings
 
 
 def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
+    from assets.quality import ALL_CHECKS
     from pipelines.cli import format_table
     from pipelines.definitions import ALL_ASSETS
-    from assets.quality import ALL_CHECKS
     from pipelines.resources import SloscopeResource
     from pipelines.slo.demo import generate_demo
     from pipelines.slo.report import safe_slug
@@ -23,12 +23,19 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
 
     started = time.monotonic()
     manifest = generate_demo(settings.landing, days=days, scale=scale)
-    print(f"demo data: {len(manifest.files)} files, {manifest.events:,} events, {manifest.count_rows:,} count rows "
-          f"in {settings.landing}")
+    print(
+        f"demo data: {len(manifest.files)} files, {manifest.events:,} events, "
+        f"{manifest.count_rows:,} count rows "
+        f"in {settings.landing}"
+    )
     resource = SloscopeResource.from_settings(settings)
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([*ALL_ASSETS, *ALL_CHECKS], resources={"sloscope": resource}, instance=instance,
-                             raise_on_error=False)
+        result = materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            resources={"sloscope": resource},
+            instance=instance,
+            raise_on_error=False,
+        )
     if not result.success:
         print("error: the pipeline failed; see the log above", file=sys.stderr)
         return 1

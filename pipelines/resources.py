@@ -1,6 +1,5 @@
 """Dagster resources, built from settings (``sloscope.toml`` + environment) per deployment."""
 
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

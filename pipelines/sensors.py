@@ -1,7 +1,6 @@
 """Sensors. They look at the landing folder's file listing only, never at the warehouse (DuckDB's
 single-writer lock must stay free for runs)."""
 
-
 import hashlib
 import json
 from pathlib import Path

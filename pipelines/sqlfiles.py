@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pipelines.settings import REPO_ROOT
@@ -18,9 +17,15 @@ SQL_DIR = REPO_ROOT / "sql"
 
 _INTERNAL_TABLES = frozenset(
     {
-        "sli_counts_minute", "sli_counts_hour", "sli_counts_day",
-        "sli_threshold_minute", "sli_threshold_hour", "sli_threshold_day",
-        "latency_histogram_minute", "latency_histogram_hour", "latency_histogram_day",
+        "sli_counts_minute",
+        "sli_counts_hour",
+        "sli_counts_day",
+        "sli_threshold_minute",
+        "sli_threshold_hour",
+        "sli_threshold_day",
+        "latency_histogram_minute",
+        "latency_histogram_hour",
+        "latency_histogram_day",
     }
 )
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")

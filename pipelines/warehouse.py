@@ -30,7 +30,9 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return "lock" in text and ("conflict" in text or "could not set lock" in text)
 
 
-def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating its folder and schema when writable)."""
     db = Path(path)
     if not read_only:
@@ -81,7 +83,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> pl.DataFrame:
-    """Run a query with bound parameters and return a polars frame (duckdb 2 keeps ``.pl()`` on relations only)."""
+    """Run a query with bound parameters; a polars frame (duckdb 2 has ``.pl()`` on relations only)."""
     # con.sql() refuses to run while an execute() result is open (duckdb 2); the copy execute() makes
     # for Arrow is cheap at the sizes queried here (aggregates, not raw events).
     with warnings.catch_warnings():

@@ -21,8 +21,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _replace_from_frame(con: duckdb.DuckDBPyConnection, name: str, view: str, frame: pl.DataFrame,
-                        params: dict | None = None) -> None:
+def _replace_from_frame(
+    con: duckdb.DuckDBPyConnection, name: str, view: str, frame: pl.DataFrame, params: dict | None = None
+) -> None:
     with transaction(con):
         con.register(view, frame)
         try:
@@ -34,17 +35,32 @@ def _replace_from_frame(con: duckdb.DuckDBPyConnection, name: str, view: str, fr
 def store_objectives(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) -> int:
     rows = [
         {
-            "slo": slo.name, "display_name": slo.display_name, "service": slo.service, "objective": o.name,
-            "objective_index": o.index, "target": float(o.target), "budgeting_method": slo.budgeting_method,
-            "window_seconds": int(slo.window.total_seconds()), "source_file": slo.source_file,
+            "slo": slo.name,
+            "display_name": slo.display_name,
+            "service": slo.service,
+            "objective": o.name,
+            "objective_index": o.index,
+            "target": float(o.target),
+            "budgeting_method": slo.budgeting_method,
+            "window_seconds": int(slo.window.total_seconds()),
+            "source_file": slo.source_file,
             "definition": json.dumps(slo.document, default=str),
         }
         for slo in slos
         for o in slo.objectives
     ]
-    schema = {"slo": pl.String, "display_name": pl.String, "service": pl.String, "objective": pl.String,
-              "objective_index": pl.Int32, "target": pl.Float64, "budgeting_method": pl.String,
-              "window_seconds": pl.Int64, "source_file": pl.String, "definition": pl.String}
+    schema = {
+        "slo": pl.String,
+        "display_name": pl.String,
+        "service": pl.String,
+        "objective": pl.String,
+        "objective_index": pl.Int32,
+        "target": pl.Float64,
+        "budgeting_method": pl.String,
+        "window_seconds": pl.Int64,
+        "source_file": pl.String,
+        "definition": pl.String,
+    }
     _replace_from_frame(con, "store_objectives", "new_objectives", pl.DataFrame(rows, schema=schema))
     return len(rows)
 
@@ -53,14 +69,20 @@ def refresh(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) -> Aggreg
     return refresh_aggregates(con, thresholds_of(slos))
 
 
-def evaluate_and_store(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], *, as_of: datetime | None,
-                       at_risk_remaining: float) -> tuple[datetime, list[ObjectiveStatus]]:
+def evaluate_and_store(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    *,
+    as_of: datetime | None,
+    at_risk_remaining: float,
+) -> tuple[datetime, list[ObjectiveStatus]]:
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     results = evaluate(con, slos, moment, at_risk_remaining=at_risk_remaining)
     frame = pl.DataFrame([r.as_row() for r in results]) if results else pl.DataFrame()
     if results:
-        _replace_from_frame(con, "store_status", "new_status", frame,
-                            {"as_of": moment, "evaluated_at": utc_now()})
+        _replace_from_frame(
+            con, "store_status", "new_status", frame, {"as_of": moment, "evaluated_at": utc_now()}
+        )
     return moment, results
 
 
@@ -85,5 +107,7 @@ def report_hourly(con: duckdb.DuckDBPyConnection, service: str) -> pl.DataFrame:
 def latest_status(con: duckdb.DuckDBPyConnection) -> list[ObjectiveStatus]:
     """The most recent stored evaluation, as domain objects."""
     frame = query_frame(con, sqlfiles.sql("latest_status"))
-    return [ObjectiveStatus(**{**row, "burn_rates": json.loads(row["burn_rates"])})
-            for row in frame.iter_rows(named=True)]
+    return [
+        ObjectiveStatus(**{**row, "burn_rates": json.loads(row["burn_rates"])})
+        for row in frame.iter_rows(named=True)
+    ]

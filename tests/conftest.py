@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from pipelines.warehouse import connect  # noqa: E402
+from pipelines.warehouse import connect
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,9 @@ NOW = datetime(2026, 3, 5)  # after every event below, so none is "in the future
 def test_histogram_percentiles_within_one_percent() -> None:
     rng = np.random.default_rng(11)
     # Heavy-tailed latencies spanning 0.01 ms to minutes.
-    values = np.concatenate([rng.lognormal(4.5, 1.2, 50_000), rng.pareto(1.5, 5_000) * 100 + 0.01, [0.0, 0.0005]])
+    values = np.concatenate(
+        [rng.lognormal(4.5, 1.2, 50_000), rng.pareto(1.5, 5_000) * 100 + 0.01, [0.0, 0.0005]]
+    )
     buckets: dict[int, int] = {}
     for v in values:
         b = histogram.bucket_of(float(v))
@@ -48,15 +50,17 @@ def test_bucket_boundaries() -> None:
 def test_merge_and_cover_ranges() -> None:
     t = datetime(2026, 3, 1)
     m = timedelta(minutes=1)
-    assert merge_ranges([(t + 5 * m, t + 9 * m), (t, t + 2 * m), (t + 2 * m, t + 3 * m), (t + 8 * m, t + 10 * m)]) == [
-        (t, t + 3 * m), (t + 5 * m, t + 10 * m)]
+    assert merge_ranges(
+        [(t + 5 * m, t + 9 * m), (t, t + 2 * m), (t + 2 * m, t + 3 * m), (t + 8 * m, t + 10 * m)]
+    ) == [(t, t + 3 * m), (t + 5 * m, t + 10 * m)]
     assert covering(t + 61 * m, t + 62 * m, "hour") == (t + 60 * m, t + 120 * m)
     assert covering(t + 59 * m, t + 61 * m, "day") == (t, t + timedelta(days=1))
 
 
 def _events(rows: list[tuple[str, str, int, float]]) -> str:
     return "timestamp,service,operation,status_code,latency_ms\n" + "".join(
-        f"{ts},shop,{op},{status},{latency}\n" for ts, op, status, latency in rows)
+        f"{ts},shop,{op},{status},{latency}\n" for ts, op, status, latency in rows
+    )
 
 
 def test_threshold_counts_and_histogram_in_sql(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
@@ -78,9 +82,15 @@ def test_threshold_counts_and_histogram_in_sql(tmp_path: Path, warehouse: duckdb
 def test_incremental_refresh_equals_full_rebuild(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     base = datetime(2026, 3, 1, 22, 0)
-    rows = [((base + timedelta(seconds=int(s))).strftime("%Y-%m-%dT%H:%M:%SZ"), rng.choice(["a", "b"]),
-             int(rng.choice([200, 200, 200, 404, 503])), round(float(rng.lognormal(5, 1)), 3))
-            for s in rng.integers(0, 4 * 3600, 3000)]
+    rows = [
+        (
+            (base + timedelta(seconds=int(s))).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            rng.choice(["a", "b"]),
+            int(rng.choice([200, 200, 200, 404, 503])),
+            round(float(rng.lognormal(5, 1)), 3),
+        )
+        for s in rng.integers(0, 4 * 3600, 3000)
+    ]
     files = [_events(rows[i::3]) for i in range(3)]
 
     def build(db: Path, batches: list[list[str]]) -> duckdb.DuckDBPyConnection:
@@ -95,18 +105,26 @@ def test_incremental_refresh_equals_full_rebuild(tmp_path: Path) -> None:
 
     stepwise = build(tmp_path / "step" / "w.duckdb", [[files[0]], [files[1]], [files[2]]])
     at_once = build(tmp_path / "once" / "w.duckdb", [files])
-    for table in ("sli_counts_minute", "sli_counts_hour", "sli_counts_day", "sli_threshold_hour",
-                  "latency_histogram_day"):
+    for table in (
+        "sli_counts_minute",
+        "sli_counts_hour",
+        "sli_counts_day",
+        "sli_threshold_hour",
+        "latency_histogram_day",
+    ):
         query = f"SELECT * FROM {table} ORDER BY ALL"
         assert query_frame(stepwise, query).equals(query_frame(at_once, query)), table
     # Rollups equal their minutes, and every event is counted once.
-    totals = [stepwise.execute(f"SELECT sum(requests) FROM sli_counts_{g}").fetchone()[0]
-              for g in ("minute", "hour", "day")]
+    totals = [
+        stepwise.execute(f"SELECT sum(requests) FROM sli_counts_{g}").fetchone()[0]
+        for g in ("minute", "hour", "day")
+    ]
     assert totals == [3000, 3000, 3000]
     # Adding a threshold later rebuilds the threshold tables over all history.
     refresh_aggregates(stepwise, {"shop": {250.0, 100.0}})
     counted = stepwise.execute(
-        "SELECT threshold_ms, sum(le_count) FROM sli_threshold_day GROUP BY 1 ORDER BY 1").fetchall()
+        "SELECT threshold_ms, sum(le_count) FROM sli_threshold_day GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     expected_100 = sum(1 for r in rows if r[3] <= 100.0)
     expected_250 = sum(1 for r in rows if r[3] <= 250.0)
     assert counted == [(100.0, expected_100), (250.0, expected_250)]
@@ -119,13 +137,20 @@ def test_incremental_refresh_equals_full_rebuild(tmp_path: Path) -> None:
 
 
 def test_counts_schema_rows(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
-    path = write(tmp_path / "c.csv", "timestamp,service,operation,total,bad\n"
-                 "2026-03-01T00:00:00Z,auth,login,10,3\n2026-03-01T00:00:30Z,auth,login,5,0\n"
-                 "2026-03-01T00:01:00Z,auth,login,0,0\n")
+    path = write(
+        tmp_path / "c.csv",
+        "timestamp,service,operation,total,bad\n"
+        "2026-03-01T00:00:00Z,auth,login,10,3\n2026-03-01T00:00:30Z,auth,login,5,0\n"
+        "2026-03-01T00:01:00Z,auth,login,0,0\n",
+    )
     ingest_file(warehouse, path, now=NOW)
     refresh_aggregates(warehouse, {})
     rows = warehouse.execute(
-        "SELECT bucket_start, success, requests FROM sli_counts_minute ORDER BY 1, 2").fetchall()
+        "SELECT bucket_start, success, requests FROM sli_counts_minute ORDER BY 1, 2"
+    ).fetchall()
     # Minute 00:00: good 7 + 5 = 12, bad 3. Minute 00:01: zero traffic, but the minute is present.
-    assert rows == [(datetime(2026, 3, 1, 0, 0), False, 3), (datetime(2026, 3, 1, 0, 0), True, 12),
-                    (datetime(2026, 3, 1, 0, 1), True, 0)]
+    assert rows == [
+        (datetime(2026, 3, 1, 0, 0), False, 3),
+        (datetime(2026, 3, 1, 0, 0), True, 12),
+        (datetime(2026, 3, 1, 0, 1), True, 0),
+    ]

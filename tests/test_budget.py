@@ -50,7 +50,8 @@ def test_no_traffic_is_null_not_nan() -> None:
 
 
 @pytest.mark.parametrize(
-    ("remaining", "expected"), [(0.9, "ok"), (0.25, "ok"), (0.2499, "at_risk"), (0.0, "at_risk"), (-0.01, "breached")]
+    ("remaining", "expected"),
+    [(0.9, "ok"), (0.25, "ok"), (0.2499, "at_risk"), (0.0, "at_risk"), (-0.01, "breached")],
 )
 def test_classify_thresholds(remaining: float, expected: str) -> None:
     assert classify(10, remaining, 0.25) == expected
@@ -165,7 +166,8 @@ def test_window_edges_and_availability(evaluated: dict) -> None:
 
 
 def test_latency_threshold_is_exact(evaluated: dict) -> None:
-    # pay events in [11:00, 12:00): 11:00 (300 ms), 11:20 (300.1 ms), 11:30 (299.9 ms), 11:59 (50 ms) -> total 4
+    # pay events in [11:00, 12:00): 11:00 (300 ms), 11:20 (300.1 ms), 11:30 (299.9 ms), 11:59 (50 ms)
+    # -> total 4
     # good = latency <= 300: 300 (yes), 300.1 (no), 299.9 (yes), 50 (yes) -> 3.
     r = evaluated["shop-latency"]
     assert (r.good, r.total) == (3, 4)

@@ -52,8 +52,20 @@ def test_ingest_then_evaluate_json(tmp_path: Path, capsys: pytest.CaptureFixture
     payload = json.loads(capsys.readouterr().out)
     assert [p["objective"] for p in payload] == ["99%", "90%"]
     first = payload[0]
-    assert set(first) == {"slo", "service", "objective", "target", "budgeting_method", "window", "good", "total",
-                          "sli", "error_budget", "burn_rates", "status"}
+    assert set(first) == {
+        "slo",
+        "service",
+        "objective",
+        "target",
+        "budgeting_method",
+        "window",
+        "good",
+        "total",
+        "sli",
+        "error_budget",
+        "burn_rates",
+        "status",
+    }
     assert set(first["burn_rates"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d", "window"}
     # as_of defaults to the end of the newest minute, 10:20; the 1d window is [2026-02-28T10:20, 10:20).
     assert first["window"] == {"start": "2026-02-28T10:20:00Z", "end": "2026-03-01T10:20:00Z"}
@@ -74,8 +86,21 @@ def test_evaluate_as_of_with_no_data_gives_nulls(tmp_path: Path, capsys: pytest.
     write(tmp_path / "slos" / "shop.yaml", SLO)
     main(["ingest", str(tmp_path / "landing"), "--db", str(db)])
     capsys.readouterr()
-    assert main(["evaluate", "--db", str(db), "--slos", str(tmp_path / "slos"), "--json",
-                 "--as-of", "2026-03-05T00:00:00+02:00"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--db",
+                str(db),
+                "--slos",
+                str(tmp_path / "slos"),
+                "--json",
+                "--as-of",
+                "2026-03-05T00:00:00+02:00",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "NaN" not in text
     first = json.loads(text)[0]
@@ -94,8 +119,20 @@ def test_errors_go_to_stderr_with_non_zero_exit(tmp_path: Path, capsys: pytest.C
     write(tmp_path / "slos2" / "ok.yaml", SLO)
     assert main(["evaluate", "--db", str(tmp_path / "empty.duckdb"), "--slos", str(tmp_path / "slos2")]) == 2
     assert "no aggregated data yet" in capsys.readouterr().err
-    assert main(["evaluate", "--db", str(tmp_path / "w.duckdb"), "--slos", str(tmp_path / "slos2"),
-                 "--as-of", "2026-03-01T10:00:00"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--db",
+                str(tmp_path / "w.duckdb"),
+                "--slos",
+                str(tmp_path / "slos2"),
+                "--as-of",
+                "2026-03-01T10:00:00",
+            ]
+        )
+        == 2
+    )
     assert "has no UTC offset" in capsys.readouterr().err
 
 
@@ -114,7 +151,12 @@ def test_parse_as_of() -> None:
 
 def test_console_script_is_installed(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "sloscope"
-    result = subprocess.run([str(script), "validate", str(Path(__file__).parent.parent / "data" / "slos")],
-                            capture_output=True, text=True, env={**os.environ}, check=False)
+    result = subprocess.run(
+        [str(script), "validate", str(Path(__file__).parent.parent / "data" / "slos")],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "SLOs with" in result.stdout and "are valid" in result.stdout

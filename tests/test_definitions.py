@@ -15,9 +15,20 @@ def test_definitions_load_and_jobs_resolve() -> None:
     assert defs.resolve_job_def("sloscope_job").name == "sloscope_job"
     assert defs.resolve_job_def("evaluate_job").name == "evaluate_job"
     keys = {spec.key for spec in defs.resolve_all_asset_specs()}
-    expected = {"raw_events", "raw_counts", "quarantine", "slo_definitions", "sli_counts_minute", "sli_counts_hour",
-                "sli_counts_day", "sli_threshold_minute", "latency_histogram_minute", "slo_status", "slo_hourly",
-                "service_reports"}
+    expected = {
+        "raw_events",
+        "raw_counts",
+        "quarantine",
+        "slo_definitions",
+        "sli_counts_minute",
+        "sli_counts_hour",
+        "sli_counts_day",
+        "sli_threshold_minute",
+        "latency_histogram_minute",
+        "slo_status",
+        "slo_hourly",
+        "service_reports",
+    }
     assert {AssetKey(k) for k in expected} <= keys
     assert {s.name for s in defs.schedules} == {"evaluate_every_15_minutes", "daily_reports"}  # type: ignore[union-attr]
     assert {s.name for s in defs.sensors} == {"landing_sensor"}  # type: ignore[union-attr]
@@ -32,5 +43,8 @@ def test_landing_snapshot_detects_new_and_changed_files(tmp_path: Path) -> None:
     assert changed_files(first, first) == []
     write(tmp_path / "sub" / "b.parquet", "y")
     write(tmp_path / "a.csv", "xx")
-    assert changed_files(first, landing_snapshot(tmp_path)) == [str(tmp_path / "a.csv"), str(tmp_path / "sub" / "b.parquet")]
+    assert changed_files(first, landing_snapshot(tmp_path)) == [
+        str(tmp_path / "a.csv"),
+        str(tmp_path / "sub" / "b.parquet"),
+    ]
     assert landing_snapshot(tmp_path / "missing") == {}

@@ -34,13 +34,17 @@ yesterday,shop,pay,200,,1
 """
 
 
-def test_malformed_rows_are_quarantined_with_reasons(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_malformed_rows_are_quarantined_with_reasons(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
     path = write(tmp_path / "events.csv", MALFORMED_CSV)
     result = ingest_file(warehouse, path, now=NOW)
     # Records are lines 2-14 and 16 (line 15 is blank, not a record): 14. Loaded: line 2 (ISO Z), line 13
     # (epoch seconds), line 16 (+05:30, quoted comma in operation, no latency). The other 11 have a problem.
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (14, 3, 11)
-    reasons = dict(warehouse.execute("SELECT source_row, reason FROM quarantine ORDER BY source_row").fetchall())
+    reasons = dict(
+        warehouse.execute("SELECT source_row, reason FROM quarantine ORDER BY source_row").fetchall()
+    )
     assert set(reasons) == {3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14}
     assert "status_code 'abc'" in reasons[3]
     assert "timestamp 'yesterday'" in reasons[4]
@@ -56,9 +60,16 @@ def test_malformed_rows_are_quarantined_with_reasons(tmp_path: Path, warehouse: 
     # The record is kept so nothing is lost.
     record = json.loads(warehouse.execute("SELECT record FROM quarantine WHERE source_row = 3").fetchone()[0])
     assert record["status_code"] == "abc"
-    loaded = warehouse.execute("SELECT ts, operation, success, latency_ms FROM raw_events ORDER BY ts").fetchall()
+    loaded = warehouse.execute(
+        "SELECT ts, operation, success, latency_ms FROM raw_events ORDER BY ts"
+    ).fetchall()
     assert loaded == [
-        (datetime(2026, 2, 28, 18, 30, 11), "pay, refund", True, None),  # 00:00:11+05:30 = 18:30:11Z the day before
+        (
+            datetime(2026, 2, 28, 18, 30, 11),
+            "pay, refund",
+            True,
+            None,
+        ),  # 00:00:11+05:30 = 18:30:11Z the day before
         (datetime(2026, 3, 1, 0, 0), "pay", None, 12.5),
         (datetime(2026, 3, 1, 0, 0, 9), "pay", None, 1.0),  # 1772323209 s since the epoch
     ]
@@ -66,36 +77,49 @@ def test_malformed_rows_are_quarantined_with_reasons(tmp_path: Path, warehouse: 
 
 def test_accounting_holds_per_file(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
     write(tmp_path / "land" / "a.csv", MALFORMED_CSV)
-    write(tmp_path / "land" / "b.ndjson",
-          '{"timestamp": 1772323200000, "service": "auth", "success": true}\n'
-          '{"timestamp": "x", "service": "auth", "success": true}\n'
-          '{"timestamp": 17\n'
-          '[1, 2]\n'
-          '\n'
-          '{"timestamp": "2026-03-01T00:00:00Z", "service": "auth", "status_code": 503, "latency_ms": 3}\n')
-    write(tmp_path / "land" / "c.csv",
-          "timestamp,service,operation,total,good\n"
-          "2026-03-01T00:01:00Z,auth,login,10,9\n"
-          "2026-03-01T00:01:00Z,auth,login,10,11\n"
-          "2026-03-01T00:02:00Z,auth,login,-1,0\n"
-          "2026-03-01T00:03:00Z,auth,login,5,\n")
+    write(
+        tmp_path / "land" / "b.ndjson",
+        '{"timestamp": 1772323200000, "service": "auth", "success": true}\n'
+        '{"timestamp": "x", "service": "auth", "success": true}\n'
+        '{"timestamp": 17\n'
+        "[1, 2]\n"
+        "\n"
+        '{"timestamp": "2026-03-01T00:00:00Z", "service": "auth", "status_code": 503, "latency_ms": 3}\n',
+    )
+    write(
+        tmp_path / "land" / "c.csv",
+        "timestamp,service,operation,total,good\n"
+        "2026-03-01T00:01:00Z,auth,login,10,9\n"
+        "2026-03-01T00:01:00Z,auth,login,10,11\n"
+        "2026-03-01T00:02:00Z,auth,login,-1,0\n"
+        "2026-03-01T00:03:00Z,auth,login,5,\n",
+    )
     ingest_paths(warehouse, [tmp_path / "land"], now=NOW)
     rows = warehouse.execute(
         "SELECT f.path, f.rows_read, f.rows_loaded, f.rows_quarantined, "
         "(SELECT count(*) FROM quarantine q WHERE q.file_id = f.file_id), "
         "(SELECT count(*) FROM raw_events e WHERE e.file_id = f.file_id) + "
         "(SELECT count(*) FROM raw_counts c WHERE c.file_id = f.file_id) "
-        "FROM ingested_files f ORDER BY path").fetchall()
+        "FROM ingested_files f ORDER BY path"
+    ).fetchall()
     by_name = {Path(r[0]).name: r[1:] for r in rows}
     # a.csv: see above. b.ndjson: 5 records (blank line skipped), 2 valid. c.csv: 4 records, 1 valid.
     assert by_name["a.csv"] == (14, 3, 11, 11, 3)
     assert by_name["b.ndjson"] == (5, 2, 3, 3, 2)
     assert by_name["c.csv"] == (4, 1, 3, 3, 1)
-    reasons = [r[0] for r in warehouse.execute(
-        "SELECT reason FROM quarantine q JOIN ingested_files f USING (file_id) WHERE f.path LIKE '%c.csv' "
-        "ORDER BY source_row").fetchall()]
-    assert reasons == ["good 11 exceeds total 10", "total '-1' is not a whole number >= 0",
-                       "neither good nor bad is given"]
+    reasons = [
+        r[0]
+        for r in warehouse.execute(
+            "SELECT reason FROM quarantine q JOIN ingested_files f USING (file_id) "
+            "WHERE f.path LIKE '%c.csv' "
+            "ORDER BY source_row"
+        ).fetchall()
+    ]
+    assert reasons == [
+        "good 11 exceeds total 10",
+        "total '-1' is not a whole number >= 0",
+        "neither good nor bad is given",
+    ]
 
 
 def test_reingesting_changes_nothing(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
@@ -113,9 +137,13 @@ def test_reingesting_changes_nothing(tmp_path: Path, warehouse: duckdb.DuckDBPyC
     assert warehouse.execute("SELECT count(*) FROM raw_events").fetchone()[0] == snapshot[0]
 
 
-def test_changed_file_replaces_its_previous_rows(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_changed_file_replaces_its_previous_rows(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
     header = "timestamp,service,status_code\n"
-    path = write(tmp_path / "a.csv", header + "2026-03-01T00:00:00Z,shop,200\n2026-03-01T00:00:01Z,shop,500\n")
+    path = write(
+        tmp_path / "a.csv", header + "2026-03-01T00:00:00Z,shop,200\n2026-03-01T00:00:01Z,shop,500\n"
+    )
     ingest_file(warehouse, path, now=NOW)
     write(path, header + "2026-03-01T00:00:00Z,shop,200\n")
     result = ingest_file(warehouse, path, now=NOW)
@@ -128,25 +156,37 @@ def test_changed_file_replaces_its_previous_rows(tmp_path: Path, warehouse: duck
 
 
 def test_parquet_types_and_naive_timestamps(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
-    frame = pl.DataFrame({
-        "Timestamp": pl.Series([datetime(2026, 3, 1, 1), datetime(2026, 3, 1, 2)]).dt.replace_time_zone("UTC"),
-        "service": ["shop", "shop"], "status_code": pl.Series([200, 502], dtype=pl.Int16),
-        "latency_ms": [1.5, float("nan")],
-    })
+    frame = pl.DataFrame(
+        {
+            "Timestamp": pl.Series([datetime(2026, 3, 1, 1), datetime(2026, 3, 1, 2)]).dt.replace_time_zone(
+                "UTC"
+            ),
+            "service": ["shop", "shop"],
+            "status_code": pl.Series([200, 502], dtype=pl.Int16),
+            "latency_ms": [1.5, float("nan")],
+        }
+    )
     frame.write_parquet(tmp_path / "aware.parquet")
-    frame.with_columns(pl.col("Timestamp").dt.replace_time_zone(None)).write_parquet(tmp_path / "naive.parquet")
+    frame.with_columns(pl.col("Timestamp").dt.replace_time_zone(None)).write_parquet(
+        tmp_path / "naive.parquet"
+    )
     aware = ingest_file(warehouse, tmp_path / "aware.parquet", now=NOW)
     naive = ingest_file(warehouse, tmp_path / "naive.parquet", now=NOW)
     # Header names are case-insensitive. The NaN latency quarantines row 2 in both files.
     assert (aware.rows_loaded, aware.rows_quarantined) == (1, 1)
     # Naive Parquet timestamps do not say they are UTC (isAdjustedToUTC=false): all quarantined.
     assert (naive.rows_loaded, naive.rows_quarantined) == (0, 2)
-    assert warehouse.execute("SELECT ts, status_code FROM raw_events").fetchall() == [(datetime(2026, 3, 1, 1), 200)]
+    assert warehouse.execute("SELECT ts, status_code FROM raw_events").fetchall() == [
+        (datetime(2026, 3, 1, 1), 200)
+    ]
 
 
-def test_truncated_parquet_fails_clearly_and_once(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_truncated_parquet_fails_clearly_and_once(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
     pl.DataFrame({"timestamp": ["2026-03-01T00:00:00Z"], "service": ["a"], "success": [True]}).write_parquet(
-        tmp_path / "ok.parquet")
+        tmp_path / "ok.parquet"
+    )
     data = (tmp_path / "ok.parquet").read_bytes()
     (tmp_path / "broken.parquet").write_bytes(data[: len(data) // 2])
     result = ingest_file(warehouse, tmp_path / "broken.parquet", now=NOW)
@@ -156,13 +196,25 @@ def test_truncated_parquet_fails_clearly_and_once(tmp_path: Path, warehouse: duc
     assert warehouse.execute("SELECT status, rows_read FROM ingested_files").fetchall() == [("failed", 0)]
 
 
-def test_file_level_problems_quarantine_every_row(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
-    dup = ingest_file(warehouse, write(tmp_path / "dup.csv", "timestamp,service,Service,status_code\n"
-                                       "2026-03-01T00:00:00Z,a,b,200\n2026-03-01T00:00:01Z,a,b,200\n"), now=NOW)
+def test_file_level_problems_quarantine_every_row(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    dup = ingest_file(
+        warehouse,
+        write(
+            tmp_path / "dup.csv",
+            "timestamp,service,Service,status_code\n"
+            "2026-03-01T00:00:00Z,a,b,200\n2026-03-01T00:00:01Z,a,b,200\n",
+        ),
+        now=NOW,
+    )
     assert (dup.rows_read, dup.rows_quarantined) == (2, 2)
     assert "duplicate column 'service'" in dup.message
-    none = ingest_file(warehouse, write(tmp_path / "none.csv", "timestamp,service,value\n"
-                                        "2026-03-01T00:00:00Z,a,1\n"), now=NOW)
+    none = ingest_file(
+        warehouse,
+        write(tmp_path / "none.csv", "timestamp,service,value\n2026-03-01T00:00:00Z,a,1\n"),
+        now=NOW,
+    )
     assert none.rows_quarantined == 1 and "neither event columns" in none.message
     empty = ingest_file(warehouse, write(tmp_path / "empty.csv", ""), now=NOW)
     assert (empty.status, empty.rows_read) == ("loaded", 0)
@@ -170,15 +222,18 @@ def test_file_level_problems_quarantine_every_row(tmp_path: Path, warehouse: duc
 
 def test_invalid_utf8_is_quarantined_not_fatal(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
     path = tmp_path / "latin1.csv"
-    path.write_bytes(b"timestamp,service,status_code\n2026-03-01T00:00:00Z,caf\xe9,200\n"
-                     b"2026-03-01T00:00:01Z,cafe,200\n")
+    path.write_bytes(
+        b"timestamp,service,status_code\n2026-03-01T00:00:00Z,caf\xe9,200\n2026-03-01T00:00:01Z,cafe,200\n"
+    )
     result = ingest_file(warehouse, path, now=NOW)
     assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
     reason, record = warehouse.execute("SELECT reason, record FROM quarantine").fetchone()
     assert reason == "not valid UTF-8" and "\\xe9" in record
 
 
-def test_unsupported_and_missing_paths_are_errors(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_unsupported_and_missing_paths_are_errors(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
     with pytest.raises(IngestError, match="unsupported file type"):
         ingest_paths(warehouse, [write(tmp_path / "notes.txt", "x")])
     with pytest.raises(IngestError, match="no such file"):

@@ -22,7 +22,9 @@ from pipelines.warehouse import open_warehouse
 def test_materialize_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = generate_demo(tmp_path / "landing", days=14, scale=0.1)
     resource = SloscopeResource(
-        warehouse=str(tmp_path / "w.duckdb"), landing=str(tmp_path / "landing"), reports=str(tmp_path / "reports"),
+        warehouse=str(tmp_path / "w.duckdb"),
+        landing=str(tmp_path / "landing"),
+        reports=str(tmp_path / "reports"),
         slos=str(REPO_ROOT / "data" / "slos"),
     )
     with DagsterInstance.ephemeral() as instance:
@@ -40,30 +42,37 @@ def test_materialize_everything(tmp_path: Path, capsys: pytest.CaptureFixture[st
         after = con.execute("SELECT slo, objective, good, total FROM slo_status ORDER BY ALL").fetchall()
         assert after == before
         read, loaded, quarantined = con.execute(
-            "SELECT sum(rows_read), sum(rows_loaded), sum(rows_quarantined) FROM ingested_files").fetchone()
+            "SELECT sum(rows_read), sum(rows_loaded), sum(rows_quarantined) FROM ingested_files"
+        ).fetchone()
         # The generator writes exactly `malformed_rows` bad lines; everything else loads.
         assert quarantined == manifest.malformed_rows == 3
         assert loaded == manifest.events + manifest.count_rows and read == loaded + quarantined
 
         # Brute force from raw events, independent of the aggregates: checkout availability.
-        status = con.execute("SELECT window_start, window_end, good, total FROM slo_status "
-                             "WHERE slo = 'checkout-availability'").fetchone()
+        status = con.execute(
+            "SELECT window_start, window_end, good, total FROM slo_status WHERE slo = 'checkout-availability'"
+        ).fetchone()
         start, end, good, total = status
         assert end - start == timedelta(days=28)
         raw_total, raw_good = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE status_code < 500) FROM raw_events "
-            "WHERE service = 'checkout' AND ts >= $s AND ts < $e", {"s": start, "e": end}).fetchone()
+            "WHERE service = 'checkout' AND ts >= $s AND ts < $e",
+            {"s": start, "e": end},
+        ).fetchone()
         assert (good, total) == (raw_good, raw_total)
         # Checkout latency: good = status < 500 AND latency <= 300 ms.
         lat = con.execute("SELECT good, total FROM slo_status WHERE slo = 'checkout-latency'").fetchone()
         raw_fast = con.execute(
             "SELECT count(*) FILTER (WHERE status_code < 500 AND latency_ms <= 300) FROM raw_events "
-            "WHERE service = 'checkout' AND ts >= $s AND ts < $e", {"s": start, "e": end}).fetchone()[0]
+            "WHERE service = 'checkout' AND ts >= $s AND ts < $e",
+            {"s": start, "e": end},
+        ).fetchone()[0]
         assert lat == (raw_fast, raw_total)
         # Auth counts: good = sum(good) of the counts rows.
         auth = con.execute("SELECT good, total FROM slo_status WHERE slo = 'auth-availability'").fetchone()
-        raw_auth = con.execute("SELECT sum(good), sum(total) FROM raw_counts WHERE ts >= $s AND ts < $e",
-                               {"s": start, "e": end}).fetchone()
+        raw_auth = con.execute(
+            "SELECT sum(good), sum(total) FROM raw_counts WHERE ts >= $s AND ts < $e", {"s": start, "e": end}
+        ).fetchone()
         assert auth == tuple(int(v) for v in raw_auth)
 
     # The CLI gives the same numbers as the asset.

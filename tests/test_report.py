@@ -37,13 +37,38 @@ AS_OF = datetime(2026, 10, 1)
 WINDOW = timedelta(days=28)
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_NAMES = [
-    "../../etc/passwd", "a/b", "<script>", "x\r\nBcc: y", "'; DROP TABLE x; --", "...", "..", ".", "a\\b", "",
-    "A/B", "a-b", "Payments-API", "x" * 200, "x" * 199 + "y", "café", "-rf", " ",
+    "../../etc/passwd",
+    "a/b",
+    "<script>",
+    "x\r\nBcc: y",
+    "'; DROP TABLE x; --",
+    "...",
+    "..",
+    ".",
+    "a\\b",
+    "",
+    "A/B",
+    "a-b",
+    "Payments-API",
+    "x" * 200,
+    "x" * 199 + "y",
+    "café",
+    "-rf",
+    " ",
 ]
 
 
-def _status(slo: str, objective: str, target: str, good: int, total: int, *, service: str = "checkout",
-            display_name: str | None = None, rates: dict[str, tuple[int, int]] | None = None) -> dict:
+def _status(
+    slo: str,
+    objective: str,
+    target: str,
+    good: int,
+    total: int,
+    *,
+    service: str = "checkout",
+    display_name: str | None = None,
+    rates: dict[str, tuple[int, int]] | None = None,
+) -> dict:
     """A status dict as ObjectiveStatus.to_json() plus display_name, from the budget module's own math."""
     exact = Decimal(target)
     sli, consumed, remaining = budget_figures(good, total, exact)
@@ -51,12 +76,19 @@ def _status(slo: str, objective: str, target: str, good: int, total: int, *, ser
     burn_rates = {label: burn_rate(*spans.get(label, (0, 0)), exact) for label in BURN_RATE_WINDOWS}
     burn_rates["window"] = burn_rate(good, total, exact)
     return {
-        "slo": slo, "display_name": display_name or slo, "service": service, "objective": objective,
-        "target": float(exact), "budgeting_method": "Occurrences",
+        "slo": slo,
+        "display_name": display_name or slo,
+        "service": service,
+        "objective": objective,
+        "target": float(exact),
+        "budgeting_method": "Occurrences",
         "window": {"start": f"{AS_OF - WINDOW:%Y-%m-%dT%H:%M:%SZ}", "end": f"{AS_OF:%Y-%m-%dT%H:%M:%SZ}"},
-        "good": good, "total": total, "sli": sli,
+        "good": good,
+        "total": total,
+        "sli": sli,
         "error_budget": {"consumed": consumed, "remaining": remaining},
-        "burn_rates": burn_rates, "status": classify(total, remaining, 0.25),
+        "burn_rates": burn_rates,
+        "status": classify(total, remaining, 0.25),
     }
 
 
@@ -74,8 +106,9 @@ def test_module_does_not_import_dagster() -> None:
     # The report runs inside the notebook kernel, which must not pay for (or depend on) Dagster.
     code = "import sys, pipelines.slo.report; sys.exit('dagster' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -122,8 +155,9 @@ def test_status_table_escapes_hostile_names() -> None:
 
 def test_status_table_shows_values_and_no_data() -> None:
     # 998,000 good of 1,000,000: SLI 99.800%, consumed (2,000 / 1,000,000) / 0.001 = 2.0, remaining -100.0%.
-    breached = _status("checkout-availability", "99.9% succeed", "0.999", 998_000, 1_000_000,
-                       rates={"1h": (9_000, 10_000)})
+    breached = _status(
+        "checkout-availability", "99.9% succeed", "0.999", 998_000, 1_000_000, rates={"1h": (9_000, 10_000)}
+    )
     empty = _status("checkout-latency", "p99 < 300 ms", "0.99", 0, 0)
     html = status_table_html([breached, empty])
     assert "99.9%" in html and "99.800%" in html and "-100.0%" in html
@@ -137,15 +171,23 @@ def test_narrative_states_budget_used_derived_by_hand() -> None:
     # target 0.999 allows 0.1% bad; 998,000 good of 1,000,000 is 2,000 bad = 0.2%, so consumed = 0.2 / 0.1
     # = 2.0, i.e. 200% of the budget, and the objective is breached (remaining -1.0 < 0).
     statuses = [
-        _status("checkout-availability", "99.9% of requests succeed", "0.999", 998_000, 1_000_000,
-                display_name="Checkout availability"),
+        _status(
+            "checkout-availability",
+            "99.9% of requests succeed",
+            "0.999",
+            998_000,
+            1_000_000,
+            display_name="Checkout availability",
+        ),
         # 995 of 1,000 good against 0.99: 0.5% bad of 1% allowed = 50% used, remaining 0.5 -> ok.
         _status("checkout-latency", "p99 under 300 ms", "0.99", 995, 1_000, display_name="Checkout latency"),
     ]
     text = narrative("checkout", statuses)
     assert text.startswith("checkout: 1 of 2 objectives breached.")
-    assert ("Checkout availability (99.9% of requests succeed) has used 200% of its error budget over the "
-            "28-day window ending 2026-10-01 00:00 UTC.") in text
+    assert (
+        "Checkout availability (99.9% of requests succeed) has used 200% of its error budget over the "
+        "28-day window ending 2026-10-01 00:00 UTC."
+    ) in text
     assert "50%" not in text  # only the worst objective is spelled out
     assert 1 <= text.count(". ") + 1 <= 3
 
@@ -177,22 +219,37 @@ def test_narrative_escapes_nothing_itself_but_table_and_header_do() -> None:
 # Chart data
 
 
-def _hourly_rows(slo: str, objectives: list[tuple[str, float]], hours: int, total: int,
-                 bad_at: dict[int, int]) -> list[dict]:
+def _hourly_rows(
+    slo: str, objectives: list[tuple[str, float]], hours: int, total: int, bad_at: dict[int, int]
+) -> list[dict]:
     """One row per objective per hour ending at AS_OF; ``bad_at`` maps hours-before-AS_OF to bad events."""
     rows = []
     for back in range(hours, 0, -1):
         start = AS_OF - timedelta(hours=back)
         bad = bad_at.get(back, 0)
         for objective, target in objectives:
-            rows.append({"slo": slo, "objective": objective, "target": target, "bucket_start": start,
-                         "good": total - bad, "total": total})
+            rows.append(
+                {
+                    "slo": slo,
+                    "objective": objective,
+                    "target": target,
+                    "bucket_start": start,
+                    "good": total - bad,
+                    "total": total,
+                }
+            )
     return rows
 
 
 def _hourly(rows: list[dict]) -> pl.DataFrame:
-    schema = {"slo": pl.String, "objective": pl.String, "target": pl.Float64,
-              "bucket_start": pl.Datetime("us"), "good": pl.Int64, "total": pl.Int64}
+    schema = {
+        "slo": pl.String,
+        "objective": pl.String,
+        "target": pl.Float64,
+        "bucket_start": pl.Datetime("us"),
+        "good": pl.Int64,
+        "total": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -254,12 +311,21 @@ def _service_inputs(service: str) -> tuple[list[dict], pl.DataFrame]:
     rows = _hourly_rows("checkout-availability", objectives, 28 * 24, 1_000, incident)
     total, bad = 28 * 24 * 1_000, 4 * 300
     availability = [
-        _status("checkout-availability", name, str(target), total - bad, total, service=service,
-                display_name="Checkout availability", rates={"1h": (1_000, 1_000), "1d": (24_000, 24_000)})
+        _status(
+            "checkout-availability",
+            name,
+            str(target),
+            total - bad,
+            total,
+            service=service,
+            display_name="Checkout availability",
+            rates={"1h": (1_000, 1_000), "1d": (24_000, 24_000)},
+        )
         for name, target in objectives
     ]
-    latency = _status("checkout-latency", "p99 under 300 ms", "0.99", 0, 0, service=service,
-                      display_name="Checkout latency")
+    latency = _status(
+        "checkout-latency", "p99 under 300 ms", "0.99", 0, 0, service=service, display_name="Checkout latency"
+    )
     return [*availability, latency], _hourly(rows)
 
 

@@ -62,7 +62,12 @@ def test_repository_slos_are_valid() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("5m", timedelta(minutes=5)), ("1h", timedelta(hours=1)), ("28d", timedelta(days=28)), ("2w", timedelta(days=14))],
+    [
+        ("5m", timedelta(minutes=5)),
+        ("1h", timedelta(hours=1)),
+        ("28d", timedelta(days=28)),
+        ("2w", timedelta(days=14)),
+    ],
 )
 def test_rolling_durations(text: str, expected: timedelta) -> None:
     assert parse_rolling_duration(text) == expected
@@ -82,20 +87,27 @@ def _broken(replace_from: str, replace_to: str) -> list[str]:
 
 def test_errors_name_file_field_and_expectation() -> None:
     assert _broken("target: 0.999", "target: 1.5") == [
-        "bad.yaml: spec.objectives[0]: target must lie strictly between 0 and 1 (0% and 100%), got 1.5"]
+        "bad.yaml: spec.objectives[0]: target must lie strictly between 0 and 1 (0% and 100%), got 1.5"
+    ]
     assert _broken("isRolling: true", "isRolling: true\n      calendar: {startTime: '2026-01-01'}") == [
         "bad.yaml: spec.timeWindow[0]: calendar is given with isRolling: true; a window is either rolling or "
-        "calendar"]
+        "calendar"
+    ]
     (problem,) = _broken("status_code: {lt: 500}", "status_code: {lt: '500; DROP TABLE raw_events'}")
-    assert problem.startswith("bad.yaml: spec.indicator.spec.ratioMetric.good.metricSource.spec.status_code.lt: "
-                              "expected an HTTP status code")
+    assert problem.startswith(
+        "bad.yaml: spec.indicator.spec.ratioMetric.good.metricSource.spec.status_code.lt: "
+        "expected an HTTP status code"
+    )
     (problem,) = _broken("status_code: {lt: 500}", "query: 'select 1'")
     assert "good.metricSource.spec.query: unknown field" in problem
     assert _broken("budgetingMethod: Occurrences", "budgetingMethods: Occurrences") == [
         "bad.yaml: spec.budgetingMethod: required field is missing",
-        "bad.yaml: spec.budgetingMethods: unknown field"]
-    (problem,) = _broken("type: sloscope\n            spec: {service: checkout}",
-                         "type: prometheus\n            spec: {service: checkout}")
+        "bad.yaml: spec.budgetingMethods: unknown field",
+    ]
+    (problem,) = _broken(
+        "type: sloscope\n            spec: {service: checkout}",
+        "type: prometheus\n            spec: {service: checkout}",
+    )
     assert "total.metricSource.type: metric source type 'prometheus' is not supported" in problem
     (problem,) = _broken("status_code: {lt: 500}", "latency_ms: {eq: 3}")
     assert "latency_ms.eq: operator not allowed for latency_ms" in problem
@@ -115,17 +127,31 @@ def test_folder_errors_are_collected_and_duplicates_named(tmp_path: Path) -> Non
 
 
 def test_filter_shorthand_and_operators() -> None:
-    f = compile_filter({"operation": ["pay", "refund"], "status_code": {"gte": 200, "lt": 400},
-                        "latency_ms": {"gt": 10, "lte": 250}, "success": True}, default_service="shop")
+    f = compile_filter(
+        {
+            "operation": ["pay", "refund"],
+            "status_code": {"gte": 200, "lt": 400},
+            "latency_ms": {"gt": 10, "lte": 250},
+            "success": True,
+        },
+        default_service="shop",
+    )
     assert f == EventFilter(
-        services=frozenset({"shop"}), operations_in=frozenset({"pay", "refund"}), status_min=200, status_max=399,
-        success=True, latency_upper=Bound(250.0, True), latency_lower=Bound(10.0, False))
+        services=frozenset({"shop"}),
+        operations_in=frozenset({"pay", "refund"}),
+        status_min=200,
+        status_max=399,
+        success=True,
+        latency_upper=Bound(250.0, True),
+        latency_lower=Bound(10.0, False),
+    )
 
 
 def test_filter_intersection() -> None:
     a = compile_filter({"status_code": {"lt": 500}, "latency_ms": {"lte": 300}}, default_service="shop")
-    b = compile_filter({"status_code": {"gte": 200}, "latency_ms": {"lt": 300}, "success": True},
-                       default_service="shop")
+    b = compile_filter(
+        {"status_code": {"gte": 200}, "latency_ms": {"lt": 300}, "success": True}, default_service="shop"
+    )
     both = a.intersect(b)
     assert (both.status_min, both.status_max) == (200, 499)
     assert both.latency_upper == Bound(300.0, False)  # lt 300 is tighter than lte 300
@@ -135,10 +161,16 @@ def test_filter_intersection() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "path"),
-    [({"service": {"ne": "x"}}, "spec.service.ne"), ({"status_code": 99}, "spec.status_code"),
-     ({"status_code": {"in": []}}, "spec.status_code.in"), ({"success": "yes"}, "spec.success"),
-     ({"latency_ms": {"lte": -1}}, "spec.latency_ms.lte"), ({"latency_ms": {"lte": float("nan")}}, "spec.latency_ms.lte"),
-     ({"operation": {"like": "%"}}, "spec.operation.like"), ("status_code < 500", "spec")],
+    [
+        ({"service": {"ne": "x"}}, "spec.service.ne"),
+        ({"status_code": 99}, "spec.status_code"),
+        ({"status_code": {"in": []}}, "spec.status_code.in"),
+        ({"success": "yes"}, "spec.success"),
+        ({"latency_ms": {"lte": -1}}, "spec.latency_ms.lte"),
+        ({"latency_ms": {"lte": float("nan")}}, "spec.latency_ms.lte"),
+        ({"operation": {"like": "%"}}, "spec.operation.like"),
+        ("status_code < 500", "spec"),
+    ],
 )
 def test_filter_errors(spec: object, path: str) -> None:
     with pytest.raises(FilterError) as caught:

@@ -52,8 +52,9 @@ def covering(start: datetime, end: datetime, grain: str) -> tuple[datetime, date
     return _truncate(start, grain), _truncate(last, grain) + GRAINS[grain]
 
 
-def _recompute(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, *, counts: bool,
-               thresholds: bool) -> None:
+def _recompute(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, *, counts: bool, thresholds: bool
+) -> None:
     params = {"start": start, "end": end, **histogram.sql_params()}
     if counts:
         sqlfiles.run(con, "aggregate_minutes", params)
@@ -63,17 +64,32 @@ def _recompute(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, *
         lo, hi = covering(start, end, grain)
         rollup = {"start": lo, "end": hi, "grain": grain}
         if counts:
-            sqlfiles.run(con, "rollup_counts", rollup,
-                         source=f"sli_counts_{source_suffix}", target=f"sli_counts_{target_suffix}")
-            sqlfiles.run(con, "rollup_histogram", rollup, source=f"latency_histogram_{source_suffix}",
-                         target=f"latency_histogram_{target_suffix}")
+            sqlfiles.run(
+                con,
+                "rollup_counts",
+                rollup,
+                source=f"sli_counts_{source_suffix}",
+                target=f"sli_counts_{target_suffix}",
+            )
+            sqlfiles.run(
+                con,
+                "rollup_histogram",
+                rollup,
+                source=f"latency_histogram_{source_suffix}",
+                target=f"latency_histogram_{target_suffix}",
+            )
         if thresholds:
-            sqlfiles.run(con, "rollup_thresholds", rollup, source=f"sli_threshold_{source_suffix}",
-                         target=f"sli_threshold_{target_suffix}")
+            sqlfiles.run(
+                con,
+                "rollup_thresholds",
+                rollup,
+                source=f"sli_threshold_{source_suffix}",
+                target=f"sli_threshold_{target_suffix}",
+            )
 
 
 def _sync_thresholds(con: duckdb.DuckDBPyConnection, wanted: dict[str, set[float]]) -> bool:
-    current = {(s, float(t)) for s, t in con.execute("SELECT service, threshold_ms FROM sli_thresholds").fetchall()}
+    current = {(s, float(t)) for s, t in con.execute(sqlfiles.sql("thresholds_current")).fetchall()}
     target = {(s, float(t)) for s, values in wanted.items() for t in values}
     if current == target:
         return False
@@ -101,9 +117,7 @@ def refresh_aggregates(con: duckdb.DuckDBPyConnection, thresholds: dict[str, set
         if thresholds_changed:
             lo, hi = con.execute(sqlfiles.sql("raw_time_range")).fetchone()
             if lo is not None:
-                con.execute("DELETE FROM sli_threshold_minute")
-                con.execute("DELETE FROM sli_threshold_hour")
-                con.execute("DELETE FROM sli_threshold_day")
+                sqlfiles.run(con, "clear_threshold_tables")
                 _recompute(con, lo, hi, counts=False, thresholds=True)
-        con.execute("DELETE FROM dirty_ranges")
+        sqlfiles.run(con, "clear_dirty_ranges")
     return AggregateReport(dirty, thresholds_changed, minutes)

@@ -120,8 +120,13 @@ def classify(total: int, remaining: float | None, at_risk_remaining: float) -> s
     return "ok"
 
 
-def counts_by_bucket(con: duckdb.DuckDBPyConnection, event_filter: EventFilter, start: datetime, end: datetime,
-                     grain: str = "minute") -> pl.DataFrame:
+def counts_by_bucket(
+    con: duckdb.DuckDBPyConnection,
+    event_filter: EventFilter,
+    start: datetime,
+    end: datetime,
+    grain: str = "minute",
+) -> pl.DataFrame:
     """``bucket_start, n``: events matching the filter per bucket of the grain, in [start, end)."""
     counts_table, threshold_table, _ = _GRAIN_TABLES[grain]
     _require_thresholds(con, event_filter)
@@ -137,19 +142,22 @@ def _require_thresholds(con: duckdb.DuckDBPyConnection, event_filter: EventFilte
     have = {
         (s, float(t))
         for s, t in con.execute(
-            "SELECT service, threshold_ms FROM sli_thresholds WHERE list_contains($services, service)",
+            sqlfiles.sql("thresholds_for_services"),
             {"services": sorted(event_filter.services)},
         ).fetchall()
     }
     missing = sorted((s, t) for s in event_filter.services for t in needed if (s, t) not in have)
     if missing:
         pairs = ", ".join(f"{s} {t:g} ms" for s, t in missing)
-        raise EvaluationError(f"no exact latency counts for {pairs}; refresh the aggregates with these SLOs "
-                              "(sloscope evaluate does this; in Dagster, materialise sli_aggregates)")
+        raise EvaluationError(
+            f"no exact latency counts for {pairs}; refresh the aggregates with these SLOs "
+            "(sloscope evaluate does this; in Dagster, materialise sli_aggregates)"
+        )
 
 
-def good_and_total(con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: datetime, end: datetime,
-                   grain: str = "minute") -> pl.DataFrame:
+def good_and_total(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: datetime, end: datetime, grain: str = "minute"
+) -> pl.DataFrame:
     """``bucket_start, good, total`` for every bucket with data in [start, end)."""
     total = counts_by_bucket(con, slo.total, start, end, grain).rename({"n": "total"})
     if slo.good is not None:
@@ -157,9 +165,11 @@ def good_and_total(con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: da
         joined = total.join(good, on="bucket_start", how="left").with_columns(pl.col("good").fill_null(0))
     else:
         bad = counts_by_bucket(con, slo.total.intersect(slo.bad), start, end, grain).rename({"n": "bad"})  # type: ignore[arg-type]
-        joined = total.join(bad, on="bucket_start", how="left").with_columns(
-            (pl.col("total") - pl.col("bad").fill_null(0)).alias("good")
-        ).drop("bad")
+        joined = (
+            total.join(bad, on="bucket_start", how="left")
+            .with_columns((pl.col("total") - pl.col("bad").fill_null(0)).alias("good"))
+            .drop("bad")
+        )
     return joined.select("bucket_start", "good", "total").sort("bucket_start")
 
 
@@ -167,12 +177,15 @@ def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
     """The end of the newest minute with data."""
     newest = con.execute(sqlfiles.sql("newest_minute")).fetchone()[0]
     if newest is None:
-        raise EvaluationError("the warehouse has no aggregated data yet; ingest files first (sloscope ingest)")
+        raise EvaluationError(
+            "the warehouse has no aggregated data yet; ingest files first (sloscope ingest)"
+        )
     return newest + timedelta(minutes=1)
 
 
-def evaluate_slo(con: duckdb.DuckDBPyConnection, slo: SloDefinition, as_of: datetime, *,
-                 at_risk_remaining: float = 0.25) -> list[ObjectiveStatus]:
+def evaluate_slo(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, as_of: datetime, *, at_risk_remaining: float = 0.25
+) -> list[ObjectiveStatus]:
     """Every objective of one SLO as of ``as_of`` (exclusive end of the window)."""
     lookback = max([slo.window, *BURN_RATE_WINDOWS.values()])
     series = good_and_total(con, slo, as_of - lookback, as_of)
@@ -194,11 +207,21 @@ def evaluate_slo(con: duckdb.DuckDBPyConnection, slo: SloDefinition, as_of: date
         rates["window"] = burn_rate(window_good, window_total, objective.target)
         results.append(
             ObjectiveStatus(
-                slo=slo.name, display_name=slo.display_name, service=slo.service, objective=objective.name,
-                objective_index=objective.index, target=float(objective.target),
-                budgeting_method=slo.budgeting_method, window_start=as_of - slo.window, window_end=as_of,
-                good=window_good, total=window_total, sli=sli, budget_consumed=consumed,
-                budget_remaining=remaining, burn_rates=rates,
+                slo=slo.name,
+                display_name=slo.display_name,
+                service=slo.service,
+                objective=objective.name,
+                objective_index=objective.index,
+                target=float(objective.target),
+                budgeting_method=slo.budgeting_method,
+                window_start=as_of - slo.window,
+                window_end=as_of,
+                good=window_good,
+                total=window_total,
+                sli=sli,
+                budget_consumed=consumed,
+                budget_remaining=remaining,
+                burn_rates=rates,
                 status=classify(window_total, remaining, at_risk_remaining),
             )
         )
@@ -210,8 +233,13 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_of: datetime | None = None, *,
-             at_risk_remaining: float = 0.25) -> list[ObjectiveStatus]:
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    as_of: datetime | None = None,
+    *,
+    at_risk_remaining: float = 0.25,
+) -> list[ObjectiveStatus]:
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     results: list[ObjectiveStatus] = []
     for slo in sorted(slos, key=lambda s: s.name):

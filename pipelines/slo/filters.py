@@ -187,8 +187,9 @@ def compile_filter(spec: Any, *, default_service: str, path: str = "spec") -> Ev
         for op, value in _conditions(field, raw):
             where = f"{path}.{field}.{op}" if isinstance(raw, dict) else f"{path}.{field}"
             if op not in FIELDS[field]:
-                raise FilterError(where, f"operator not allowed for {field}; expected one of "
-                                         f"{', '.join(FIELDS[field])}")
+                raise FilterError(
+                    where, f"operator not allowed for {field}; expected one of {', '.join(FIELDS[field])}"
+                )
             part = _compile_condition(field, op, value, where)
             if field == "service":
                 if named_service:
@@ -215,7 +216,9 @@ def _compile_condition(field: str, op: str, value: Any, where: str) -> EventFilt
         if op in ("ne", "not_in"):
             return EventFilter(anything, status_not_in=frozenset(_values(where, op, value, _status)))
         code = _status(where, value)
-        bounds = {"lt": (None, code - 1), "lte": (None, code), "gt": (code + 1, None), "gte": (code, None)}[op]
+        bounds = {"lt": (None, code - 1), "lte": (None, code), "gt": (code + 1, None), "gte": (code, None)}[
+            op
+        ]
         return EventFilter(anything, status_min=bounds[0], status_max=bounds[1])
     if field == "success":
         if not isinstance(value, bool):

@@ -92,7 +92,9 @@ def discover(paths: list[Path]) -> list[Path]:
             found.extend(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
         elif path.is_file():
             if path.suffix.lower() not in FORMATS:
-                raise IngestError(f"{path}: unsupported file type; expected one of {', '.join(sorted(FORMATS))}")
+                raise IngestError(
+                    f"{path}: unsupported file type; expected one of {', '.join(sorted(FORMATS))}"
+                )
             found.append(path)
         else:
             raise IngestError(f"{path}: no such file or directory")
@@ -104,11 +106,18 @@ def _clean_text(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _frame(columns: list[str], rows: list[list[str | None]], pre: list[str | None],
-           raw: list[str | None], numbers: list[int]) -> pl.DataFrame:
-    data: dict[str, Any] = {"_row": pl.Series(numbers, dtype=pl.Int64),
-                            "_pre_reason": pl.Series(pre, dtype=pl.String),
-                            "_raw": pl.Series(raw, dtype=pl.String)}
+def _frame(
+    columns: list[str],
+    rows: list[list[str | None]],
+    pre: list[str | None],
+    raw: list[str | None],
+    numbers: list[int],
+) -> pl.DataFrame:
+    data: dict[str, Any] = {
+        "_row": pl.Series(numbers, dtype=pl.Int64),
+        "_pre_reason": pl.Series(pre, dtype=pl.String),
+        "_raw": pl.Series(raw, dtype=pl.String),
+    }
     for index, name in enumerate(columns):
         data[name] = pl.Series([r[index] if index < len(r) else None for r in rows], dtype=pl.String)
     return pl.DataFrame(data)
@@ -206,7 +215,9 @@ def _read_ndjson(raw: bytes) -> _Staging:
             try:
                 obj = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as exc:
-                problem = f"not valid JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'too deep'}"
+                problem = (
+                    f"not valid JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'too deep'}"
+                )
             else:
                 if not isinstance(obj, dict):
                     problem = f"expected a JSON object, found {type(obj).__name__}"
@@ -281,8 +292,10 @@ def _schema_of(columns: list[str]) -> tuple[str | None, str | None]:
     elif present & {"status_code", "success"}:
         kind, required = "events", ["timestamp", "service"]
     else:
-        return None, ("the file has neither event columns (status_code or success) "
-                      "nor count columns (total with good or bad)")
+        return None, (
+            "the file has neither event columns (status_code or success) "
+            "nor count columns (total with good or bad)"
+        )
     missing = [c for c in required if c not in present]
     if missing:
         return kind, f"the file has no '{missing[0]}' column"
@@ -296,7 +309,9 @@ def _prepare(staging: _Staging, kind: str | None, file_problem: str | None) -> p
     if missing:
         frame = frame.with_columns(missing)
     if file_problem:
-        frame = frame.with_columns(pl.coalesce(pl.col("_pre_reason"), pl.lit(file_problem)).alias("_pre_reason"))
+        frame = frame.with_columns(
+            pl.coalesce(pl.col("_pre_reason"), pl.lit(file_problem)).alias("_pre_reason")
+        )
     return frame
 
 
@@ -313,7 +328,11 @@ def _rejected_records(frame: pl.DataFrame, data_columns: list[str]) -> pl.DataFr
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime | None = None, max_clock_skew_seconds: int = 300
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    now: datetime | None = None,
+    max_clock_skew_seconds: int = 300,
 ) -> FileResult:
     """Load one file; see the module docstring for the guarantees."""
     now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
@@ -329,26 +348,42 @@ def ingest_file(
     path_text = str(path)
 
     seen = con.execute(
-        "SELECT file_id, path, status FROM ingested_files WHERE sha256 = $sha ORDER BY file_id",
+        sqlfiles.sql("files_by_hash"),
         {"sha": digest},
     ).fetchall()
     for file_id, seen_path, status in seen:
         if status == "loaded":
-            same = "already loaded" if seen_path == path_text else f"same content as {seen_path}, already loaded"
+            same = (
+                "already loaded" if seen_path == path_text else f"same content as {seen_path}, already loaded"
+            )
             return FileResult(path_text, "skipped", file_id=file_id, message=same)
         if status == "failed" and seen_path == path_text:
-            return FileResult(path_text, "skipped", file_id=file_id, message="already failed with this content")
+            return FileResult(
+                path_text, "skipped", file_id=file_id, message="already failed with this content"
+            )
 
     base = {"path": path_text, "sha256": digest, "format": fmt, "now": now_utc}
     try:
         staging = _READERS[fmt](raw)
     except UnreadableFile as exc:
         with transaction(con):
-            file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM ingested_files").fetchone()[0]
-            sqlfiles.run(con, "ingest_record_file", {
-                **base, "file_id": file_id, "schema_kind": None, "status": "failed", "rows_read": 0,
-                "rows_loaded": 0, "rows_quarantined": 0, "min_ts": None, "max_ts": None, "error": str(exc),
-            })
+            file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
+            sqlfiles.run(
+                con,
+                "ingest_record_file",
+                {
+                    **base,
+                    "file_id": file_id,
+                    "schema_kind": None,
+                    "status": "failed",
+                    "rows_read": 0,
+                    "rows_loaded": 0,
+                    "rows_quarantined": 0,
+                    "min_ts": None,
+                    "max_ts": None,
+                    "error": str(exc),
+                },
+            )
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {exc}")
 
     kind, schema_problem = _schema_of(staging.columns)
@@ -361,24 +396,36 @@ def ingest_file(
     latest_allowed = now_utc + timedelta(seconds=max_clock_skew_seconds)
 
     with transaction(con):
-        file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM ingested_files").fetchone()[0]
+        file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
         sqlfiles.run(con, "ingest_supersede", {"path": path_text})
         con.register("staging", staging_view)
         con.register("rejected_records", rejected)
         try:
             validate = "ingest_validate_counts" if kind == "counts" else "ingest_validate_events"
             sqlfiles.run(con, validate, {"latest_allowed": latest_allowed})
-            loaded, quarantined, min_ts, max_ts = con.execute(sqlfiles.sql("ingest_validated_summary")).fetchone()
+            loaded, quarantined, min_ts, max_ts = con.execute(
+                sqlfiles.sql("ingest_validated_summary")
+            ).fetchone()
             if loaded + quarantined != rows_read:
                 raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {rows_read}")
             params = {**base, "file_id": file_id}
             sqlfiles.run(con, "ingest_load_counts" if kind == "counts" else "ingest_load_events", params)
             sqlfiles.run(con, "ingest_quarantine", params)
-            sqlfiles.run(con, "ingest_record_file", {
-                **params, "schema_kind": kind, "status": "loaded", "rows_read": rows_read,
-                "rows_loaded": loaded, "rows_quarantined": quarantined, "min_ts": min_ts, "max_ts": max_ts,
-                "error": file_problem,
-            })
+            sqlfiles.run(
+                con,
+                "ingest_record_file",
+                {
+                    **params,
+                    "schema_kind": kind,
+                    "status": "loaded",
+                    "rows_read": rows_read,
+                    "rows_loaded": loaded,
+                    "rows_quarantined": quarantined,
+                    "min_ts": min_ts,
+                    "max_ts": max_ts,
+                    "error": file_problem,
+                },
+            )
             sqlfiles.run(con, "ingest_mark_dirty", {"file_id": file_id, "min_ts": min_ts, "max_ts": max_ts})
         finally:
             con.unregister("staging")
@@ -389,7 +436,10 @@ def ingest_file(
 
 
 def ingest_paths(
-    con: duckdb.DuckDBPyConnection, paths: list[Path], *, now: datetime | None = None,
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    *,
+    now: datetime | None = None,
     max_clock_skew_seconds: int = 300,
 ) -> IngestReport:
     """Ingest every data file under ``paths``; one file's failure does not stop the others."""

@@ -118,8 +118,9 @@ def _normalise_hourly(hourly: pl.DataFrame) -> pl.DataFrame:
     return frame.cast(_HOURLY_SCHEMA)  # type: ignore[arg-type]
 
 
-def write_report_inputs(out_dir: Path, service: str, statuses: list[dict],
-                        hourly: pl.DataFrame) -> tuple[Path, Path]:
+def write_report_inputs(
+    out_dir: Path, service: str, statuses: list[dict], hourly: pl.DataFrame
+) -> tuple[Path, Path]:
     """Write the notebook's inputs: ``statuses.json`` (the list as given) and ``hourly.parquet``."""
     foreign = sorted({str(s.get("service")) for s in statuses if s.get("service", service) != service})
     if foreign:
@@ -196,8 +197,16 @@ def _kernel_manager_class() -> type:
     return ReportKernelManager
 
 
-def render_service_report(service: str, statuses: list[dict], hourly: pl.DataFrame, reports_dir: Path, *,
-                          as_of: datetime, kernel_name: str = KERNEL_NAME, timeout_s: int = 300) -> Path:
+def render_service_report(
+    service: str,
+    statuses: list[dict],
+    hourly: pl.DataFrame,
+    reports_dir: Path,
+    *,
+    as_of: datetime,
+    kernel_name: str = KERNEL_NAME,
+    timeout_s: int = 300,
+) -> Path:
     """Execute the report notebook for one service and return the path of its self-contained HTML page.
 
     Layout: ``reports_dir/<YYYY-MM-DD>/<slug>/`` with ``data/`` (inputs), ``report.ipynb`` (executed, for
@@ -368,8 +377,10 @@ def narrative(service: str, statuses: list[dict]) -> str:
         # The objective closest to (or furthest past) exhausting its budget is the one a reader acts on.
         worst = max(with_data, key=lambda s: s["error_budget"]["consumed"])
         consumed = worst["error_budget"]["consumed"]
-        sentences.append(f"{_name_of(worst)} has used {_percent(consumed)} of its error budget over "
-                         f"{_window_phrase(worst)}.")
+        sentences.append(
+            f"{_name_of(worst)} has used {_percent(consumed)} of its error budget over "
+            f"{_window_phrase(worst)}."
+        )
     missing = [s for s in statuses if s.get("status") == "no_data"]
     burning = [s for s in with_data if ((s.get("burn_rates") or {}).get("1h") or 0) > 1]
     if missing:
@@ -377,8 +388,10 @@ def narrative(service: str, statuses: list[dict]) -> str:
         sentences.append(f"No data in the window for {names}.")
     elif burning:
         fastest = max(burning, key=lambda s: s["burn_rates"]["1h"])
-        sentences.append(f"{_name_of(fastest)} is burning budget at {fastest['burn_rates']['1h']:.1f}× the "
-                         "sustainable rate over the last hour.")
+        sentences.append(
+            f"{_name_of(fastest)} is burning budget at {fastest['burn_rates']['1h']:.1f}× the "
+            "sustainable rate over the last hour."
+        )
     return " ".join(sentences)
 
 
@@ -415,19 +428,21 @@ def status_table_html(statuses: list[dict]) -> str:
         label, colour = _BADGES.get(s.get("status") or "", (str(s.get("status")), "#5f6368"))
         remaining = budget.get("remaining")
         sli = s.get("sli")
-        rows.append({
-            "slo": s.get("slo"),
-            "display": s.get("display_name") or s.get("slo"),
-            "objective": s.get("objective"),
-            "target": _target_percent(s.get("target")),
-            # Three decimals: SLIs live in the last few tenths of a percent, where targets differ.
-            "sli": _fmt(None if sli is None else sli * 100, ".3f", "%"),
-            "remaining": _fmt(None if remaining is None else remaining * 100, ".1f", "%"),
-            "burn_1h": _fmt(rates.get("1h"), ".2f"),
-            "burn_1d": _fmt(rates.get("1d"), ".2f"),
-            "label": label,
-            "colour": colour,
-        })
+        rows.append(
+            {
+                "slo": s.get("slo"),
+                "display": s.get("display_name") or s.get("slo"),
+                "objective": s.get("objective"),
+                "target": _target_percent(s.get("target")),
+                # Three decimals: SLIs live in the last few tenths of a percent, where targets differ.
+                "sli": _fmt(None if sli is None else sli * 100, ".3f", "%"),
+                "remaining": _fmt(None if remaining is None else remaining * 100, ".1f", "%"),
+                "burn_1h": _fmt(rates.get("1h"), ".2f"),
+                "burn_1d": _fmt(rates.get("1d"), ".2f"),
+                "label": label,
+                "colour": colour,
+            }
+        )
     return _TABLE.render(rows=rows)
 
 
@@ -471,8 +486,10 @@ def missing_series_note(statuses: list[dict], frame: pl.DataFrame, period: str) 
 
 def _labels(statuses: Iterable[dict]) -> dict[tuple[str, str], str]:
     """One legend label per (slo, objective), made unique when display names clash."""
-    names = {(str(s.get("slo")), str(s.get("objective"))): str(s.get("display_name") or s.get("slo"))
-             for s in statuses}
+    names = {
+        (str(s.get("slo")), str(s.get("objective"))): str(s.get("display_name") or s.get("slo"))
+        for s in statuses
+    }
     keys = list(names)
     base = {k: f"{names[k]} · {k[1]}" for k in keys}
     clashes = Counter(base.values())
@@ -483,8 +500,12 @@ def _with_series(statuses: list[dict], hourly: pl.DataFrame) -> pl.DataFrame:
     """Hourly rows of the report's objectives, with their legend label; rows of other objectives dropped."""
     labels = _labels(statuses)
     lookup = pl.DataFrame(
-        {"slo": [k[0] for k in labels], "objective": [k[1] for k in labels], "series": list(labels.values()),
-         "series_order": list(range(len(labels)))},
+        {
+            "slo": [k[0] for k in labels],
+            "objective": [k[1] for k in labels],
+            "series": list(labels.values()),
+            "series_order": list(range(len(labels))),
+        },
         schema={"slo": pl.String, "objective": pl.String, "series": pl.String, "series_order": pl.Int64},
     )
     return _normalise_hourly(hourly).join(lookup, on=["slo", "objective"], how="inner")
@@ -500,8 +521,9 @@ def _hours_in(start: datetime | pl.Expr, end: datetime | pl.Expr) -> pl.Expr:
     return pl.col("bucket_start").is_between(start, end, closed="left")
 
 
-def daily_sli_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
-                    days: int = SLI_DAYS) -> pl.DataFrame:
+def daily_sli_frame(
+    hourly: pl.DataFrame, statuses: list[dict], as_of: datetime, days: int = SLI_DAYS
+) -> pl.DataFrame:
     """``series, day, sli, target`` for each UTC day with traffic in ``[as_of - days, as_of)``.
 
     Days are summed from hours before dividing (traffic-weighted, like the SLI itself).
@@ -522,8 +544,9 @@ def daily_sli_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
     )
 
 
-def hourly_burn_frame(hourly: pl.DataFrame, statuses: list[dict], as_of: datetime,
-                      days: int = BURN_DAYS) -> pl.DataFrame:
+def hourly_burn_frame(
+    hourly: pl.DataFrame, statuses: list[dict], as_of: datetime, days: int = BURN_DAYS
+) -> pl.DataFrame:
     """``series, hour, burn_rate, sustainable``: (bad / total) / (1 - target) for each hour with traffic."""
     start = as_of - timedelta(days=days)
     rows = _with_series(statuses, hourly).filter(
@@ -547,13 +570,21 @@ def budget_remaining_frame(hourly: pl.DataFrame, statuses: list[dict]) -> pl.Dat
     """
     windows = pl.DataFrame(
         [
-            {"slo": str(s.get("slo")), "objective": str(s.get("objective")),
-             "window_start": _parse_iso(s["window"]["start"]), "window_end": _parse_iso(s["window"]["end"])}
+            {
+                "slo": str(s.get("slo")),
+                "objective": str(s.get("objective")),
+                "window_start": _parse_iso(s["window"]["start"]),
+                "window_end": _parse_iso(s["window"]["end"]),
+            }
             for s in statuses
             if (s.get("window") or {}).get("start") and s["window"].get("end")
         ],
-        schema={"slo": pl.String, "objective": pl.String, "window_start": pl.Datetime("us"),
-                "window_end": pl.Datetime("us")},
+        schema={
+            "slo": pl.String,
+            "objective": pl.String,
+            "window_start": pl.Datetime("us"),
+            "window_end": pl.Datetime("us"),
+        },
     )
     rows = (
         _with_series(statuses, hourly)
@@ -585,17 +616,27 @@ def chart_svg(chart: alt.TopLevelMixin) -> str:
 def _time_axis(field: str, title: str, fmt: str) -> alt.X:
     import altair as alt
 
-    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc"),
-                 axis=alt.Axis(format=fmt, labelAngle=0))
+    return alt.X(
+        f"{field}:T", title=title, scale=alt.Scale(type="utc"), axis=alt.Axis(format=fmt, labelAngle=0)
+    )
 
 
 def _facet_row(order: list[str]) -> alt.Row:
     import altair as alt
 
-    return alt.Row("series:N", sort=order, title=None, header=alt.Header(
-        labelOrient="top", labelAnchor="start", labelAngle=0, labelFontWeight="bold", labelFontSize=12,
-        labelLimit=CHART_WIDTH,
-    ))
+    return alt.Row(
+        "series:N",
+        sort=order,
+        title=None,
+        header=alt.Header(
+            labelOrient="top",
+            labelAnchor="start",
+            labelAngle=0,
+            labelFontWeight="bold",
+            labelFontSize=12,
+            labelLimit=CHART_WIDTH,
+        ),
+    )
 
 
 def _series_order(frame: pl.DataFrame) -> list[str]:
@@ -606,9 +647,15 @@ def daily_sli_chart(frame: pl.DataFrame) -> alt.FacetChart:
     """One panel per objective with its own y scale: targets differ, and a shared scale would flatten them."""
     import altair as alt
 
-    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=18), color="#1f6feb").encode(
-        x=_time_axis("day", "Day (UTC)", "%b %d"),
-        y=alt.Y("sli:Q", title="SLI", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~%", tickCount=4)),
+    line = (
+        alt.Chart()
+        .mark_line(point=alt.OverlayMarkDef(size=18), color="#1f6feb")
+        .encode(
+            x=_time_axis("day", "Day (UTC)", "%b %d"),
+            y=alt.Y(
+                "sli:Q", title="SLI", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~%", tickCount=4)
+            ),
+        )
     )
     target = alt.Chart().mark_rule(color="#b3261e", strokeDash=[5, 4]).encode(y="mean(target):Q")
     return (
@@ -616,17 +663,28 @@ def daily_sli_chart(frame: pl.DataFrame) -> alt.FacetChart:
         .properties(width=CHART_WIDTH, height=130)
         .facet(row=_facet_row(_series_order(frame)))
         .resolve_scale(y="independent")
-        .properties(title=alt.Title(f"Daily SLI, last {SLI_DAYS} days", anchor="start",
-                                    subtitle="Dashed red line: the objective's target."))
+        .properties(
+            title=alt.Title(
+                f"Daily SLI, last {SLI_DAYS} days",
+                anchor="start",
+                subtitle="Dashed red line: the objective's target.",
+            )
+        )
     )
 
 
 def burn_rate_chart(frame: pl.DataFrame) -> alt.FacetChart:
     import altair as alt
 
-    line = alt.Chart().mark_line(color="#8250df", strokeWidth=1.5).encode(
-        x=_time_axis("hour", "Hour (UTC)", "%a %d"),
-        y=alt.Y("burn_rate:Q", title="Burn rate", scale=alt.Scale(domainMin=0), axis=alt.Axis(tickCount=4)),
+    line = (
+        alt.Chart()
+        .mark_line(color="#8250df", strokeWidth=1.5)
+        .encode(
+            x=_time_axis("hour", "Hour (UTC)", "%a %d"),
+            y=alt.Y(
+                "burn_rate:Q", title="Burn rate", scale=alt.Scale(domainMin=0), axis=alt.Axis(tickCount=4)
+            ),
+        )
     )
     sustainable = alt.Chart().mark_rule(color="#b3261e", strokeDash=[5, 4]).encode(y="max(sustainable):Q")
     return (
@@ -634,10 +692,14 @@ def burn_rate_chart(frame: pl.DataFrame) -> alt.FacetChart:
         .properties(width=CHART_WIDTH, height=120)
         .facet(row=_facet_row(_series_order(frame)))
         .resolve_scale(y="independent")
-        .properties(title=alt.Title(
-            f"Hourly burn rate, last {BURN_DAYS} days", anchor="start",
-            subtitle="Bad share per hour ÷ (1 − target). Above the dashed line at 1 the budget runs out "
-                     "before the window ends."))
+        .properties(
+            title=alt.Title(
+                f"Hourly burn rate, last {BURN_DAYS} days",
+                anchor="start",
+                subtitle="Bad share per hour ÷ (1 − target). Above the dashed line at 1 the budget runs out "
+                "before the window ends.",
+            )
+        )
     )
 
 
@@ -646,18 +708,30 @@ def budget_chart(frame: pl.DataFrame) -> alt.LayerChart:
     import altair as alt
 
     order = _series_order(frame)
-    lines = alt.Chart(frame).mark_line(strokeWidth=2).encode(
-        x=_time_axis("hour", "Time (UTC)", "%b %d"),
-        y=alt.Y("remaining:Q", title="Error budget remaining", axis=alt.Axis(format="%")),
-        color=alt.Color("series:N", sort=order, title=None, scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=CHART_WIDTH)),
+    lines = (
+        alt.Chart(frame)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=_time_axis("hour", "Time (UTC)", "%b %d"),
+            y=alt.Y("remaining:Q", title="Error budget remaining", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "series:N",
+                sort=order,
+                title=None,
+                scale=alt.Scale(scheme="tableau10"),
+                legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=CHART_WIDTH),
+            ),
+        )
     )
-    exhausted = alt.Chart(alt.Data(values=[{"y": 0.0}])).mark_rule(color="#b3261e", strokeDash=[5, 4]).encode(
-        y="y:Q"
+    exhausted = (
+        alt.Chart(alt.Data(values=[{"y": 0.0}])).mark_rule(color="#b3261e", strokeDash=[5, 4]).encode(y="y:Q")
     )
     return alt.layer(lines, exhausted).properties(
-        width=CHART_WIDTH, height=260,
-        title=alt.Title("Error budget remaining over the window", anchor="start",
-                        subtitle="Cumulative, hour by hour; below the dashed line at 0% the objective is "
-                                 "breached."),
+        width=CHART_WIDTH,
+        height=260,
+        title=alt.Title(
+            "Error budget remaining over the window",
+            anchor="start",
+            subtitle="Cumulative, hour by hour; below the dashed line at 0% the objective is breached.",
+        ),
     )

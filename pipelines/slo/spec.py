@@ -44,7 +44,9 @@ def parse_rolling_duration(text: str) -> timedelta:
         raise ValueError(f"expected a duration such as 5m, 1h, 28d or 4w, got {text!r}")
     count, unit = int(match.group(1)), match.group(2)
     if unit not in _UNIT:
-        raise ValueError(f"unit {unit!r} (months, quarters, years) needs a calendar window, not a rolling one")
+        raise ValueError(
+            f"unit {unit!r} (months, quarters, years) needs a calendar window, not a rolling one"
+        )
     return count * _UNIT[unit]
 
 
@@ -249,12 +251,15 @@ def _definition(doc: SloDocument, raw: dict[str, Any], source: str) -> SloDefini
     def compile_part(metric: Metric | None, part: str) -> EventFilter | None:
         if metric is None:
             return None
-        return compile_filter(metric.metric_source.spec, default_service=spec.service,
-                              path=f"{base}.{part}.metricSource.spec")
+        return compile_filter(
+            metric.metric_source.spec, default_service=spec.service, path=f"{base}.{part}.metricSource.spec"
+        )
 
     window = spec.time_window[0]
     objectives = tuple(
-        Objective(name=o.display_name or o.name or f"target {o.exact_target()}", index=i, target=o.exact_target())
+        Objective(
+            name=o.display_name or o.name or f"target {o.exact_target()}", index=i, target=o.exact_target()
+        )
         for i, o in enumerate(spec.objectives)
     )
     names = [o.name for o in objectives]
@@ -293,7 +298,9 @@ def parse_documents(text: str, source: str) -> tuple[list[SloDefinition], list[s
             problems.append(f"{where}: expected a mapping (an OpenSLO document), got {type(raw).__name__}")
             continue
         if raw.get("kind") != "SLO" and raw.get("apiVersion") == "openslo/v1":
-            problems.append(f"{where}: kind: {raw.get('kind')!r} documents are not supported yet; expected SLO")
+            problems.append(
+                f"{where}: kind: {raw.get('kind')!r} documents are not supported yet; expected SLO"
+            )
             continue
         try:
             doc = SloDocument.model_validate(raw)
@@ -331,8 +338,10 @@ def load_slos(directory: Path) -> list[SloDefinition]:
     first_seen: dict[str, str] = {}
     for slo in slos:
         if slo.name in first_seen:
-            problems.append(f"{slo.source_file}: metadata.name: SLO {slo.name!r} is already defined in "
-                            f"{first_seen[slo.name]}")
+            problems.append(
+                f"{slo.source_file}: metadata.name: SLO {slo.name!r} is already defined in "
+                f"{first_seen[slo.name]}"
+            )
         first_seen.setdefault(slo.name, slo.source_file)
     if problems:
         raise SpecError(problems)

@@ -1,0 +1,1 @@
+SELECT * FROM sli_counts_hour;

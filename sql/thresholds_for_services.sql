@@ -1,0 +1,1 @@
+SELECT service, threshold_ms FROM sli_thresholds WHERE list_contains($services::VARCHAR[], service);

@@ -115,6 +115,36 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _quantiles(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise UsageError(f"--quantiles: expected numbers such as 0.5,0.95,0.99, got {text!r}") from exc
+    if not values or any(not 0 < q <= 1 for q in values):
+        raise UsageError(f"--quantiles: each must be in (0, 1], got {text!r}")
+    return values
+
+
+def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo.latency import latency_percentiles
+
+    start, end = parse_as_of(args.start), parse_as_of(args.end)
+    if start >= end:
+        raise UsageError("--from must be before --to")
+    quantiles = _quantiles(args.quantiles)
+    db = Path(args.db) if args.db else settings.warehouse
+    with open_warehouse(db, read_only=True) as con:
+        result = latency_percentiles(
+            con, args.service, start, end, quantiles, operations=args.operation or None, success=args.success
+        )
+    if args.json:
+        print(json.dumps({f"p{q * 100:g}": v for q, v in result.items()}))
+    else:
+        for q, value in result.items():
+            print(f"p{q * 100:g}\t{'no data' if value is None else f'{value:.1f} ms'}")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     slos = load_slos(Path(args.directory) if args.directory else settings.slos)
     objectives = sum(len(s.objectives) for s in slos)
@@ -163,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per objective")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("latency", help="latency percentiles over any window (within 1% of exact)")
+    p.add_argument("--service", action="append", required=True, help="service (repeat for several)")
+    p.add_argument("--operation", action="append", help="operation (repeat for several; default all)")
+    p.add_argument("--from", dest="start", required=True, help="window start, ISO-8601 with offset")
+    p.add_argument("--to", dest="end", required=True, help="window end (exclusive), ISO-8601 with offset")
+    p.add_argument("--quantiles", default="0.5,0.95,0.99", help="comma-separated, e.g. 0.5,0.95,0.99")
+    outcome = p.add_mutually_exclusive_group()
+    outcome.add_argument(
+        "--successful", dest="success", action="store_const", const=True, help="successful requests only"
+    )
+    outcome.add_argument(
+        "--failed", dest="success", action="store_const", const=False, help="failed requests only"
+    )
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_latency)
 
     p = sub.add_parser("validate", help="check OpenSLO files and report every problem")
     p.add_argument("directory", nargs="?", help="folder or file (default from settings)")

@@ -160,3 +160,20 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "SLOs with" in result.stdout and "are valid" in result.stdout
+
+
+def test_latency_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "w.duckdb"
+    _landing(tmp_path)
+    write(tmp_path / "slos" / "shop.yaml", SLO)
+    main(["ingest", str(tmp_path / "landing"), "--db", str(db)])
+    main(["evaluate", "--db", str(db), "--slos", str(tmp_path / "slos")])  # aggregates
+    capsys.readouterr()
+    args = ["latency", "--db", str(db), "--service", "shop", "--from", "2026-03-01T10:00:00Z"]
+    assert main([*args, "--to", "2026-03-01T11:00:00Z", "--json"]) == 0
+    # Every request took 25 ms: every percentile is 25 ms within the histogram's 1%.
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"p50", "p95", "p99"}
+    assert all(v == pytest.approx(25.0, rel=0.01) for v in result.values())
+    assert main([*args, "--to", "2026-03-01T09:00:00Z"]) == 2
+    assert "--from must be before --to" in capsys.readouterr().err

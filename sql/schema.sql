@@ -149,3 +149,33 @@ CREATE TABLE IF NOT EXISTS slo_hourly (
     good         BIGINT NOT NULL,
     total        BIGINT NOT NULL
 );
+
+-- Timestamp parsing shared by the events and counts validators (sql/ingest_validate_*.sql).
+-- Accepted: ISO-8601 with a UTC offset, or epoch seconds / milliseconds (values >= 1e11 are ms).
+CREATE OR REPLACE MACRO sloscope_epoch_seconds(t) AS
+    CASE WHEN regexp_full_match(t, '-?[0-9]+(\.[0-9]+)?') THEN
+        CASE WHEN TRY_CAST(t AS DOUBLE) >= 1e11 THEN TRY_CAST(t AS DOUBLE) / 1000.0 ELSE TRY_CAST(t AS DOUBLE) END
+    END;
+CREATE OR REPLACE MACRO sloscope_iso_no_zone(t) AS
+    regexp_full_match(t, '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?');
+CREATE OR REPLACE MACRO sloscope_iso_with_zone(t) AS
+    regexp_full_match(t, '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)');
+CREATE OR REPLACE MACRO sloscope_parse_ts(t) AS
+    CASE
+        WHEN sloscope_epoch_seconds(t) BETWEEN 0 AND 4102444800
+            THEN make_timestamp(CAST(round(sloscope_epoch_seconds(t) * 1000000) AS BIGINT))
+        WHEN sloscope_iso_with_zone(t) THEN timezone('UTC', TRY_CAST(replace(t, ',', '.') AS TIMESTAMPTZ))
+    END;
+CREATE OR REPLACE MACRO sloscope_ts_problem(t, ts, latest_allowed) AS
+    CASE WHEN t IS NULL THEN 'timestamp is missing'
+         WHEN ts IS NULL AND sloscope_iso_no_zone(t)
+             THEN 'timestamp ''' || t || ''' has no UTC offset; write e.g. ' || t || 'Z'
+         WHEN ts IS NULL THEN 'timestamp ''' || left(t, 60)
+             || ''' is not ISO-8601 with a UTC offset, nor epoch seconds or milliseconds'
+         WHEN ts > latest_allowed THEN 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ') || ' is in the future'
+    END;
+CREATE OR REPLACE MACRO sloscope_name_problems(service_text, operation_text) AS
+    concat_ws('; ',
+        CASE WHEN service_text IS NULL THEN 'service is missing'
+             WHEN length(service_text) > 200 THEN 'service is longer than 200 characters' END,
+        CASE WHEN length(operation_text) > 200 THEN 'operation is longer than 200 characters' END);

@@ -177,3 +177,28 @@ def test_latency_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert all(v == pytest.approx(25.0, rel=0.01) for v in result.values())
     assert main([*args, "--to", "2026-03-01T09:00:00Z"]) == 2
     assert "--from must be before --to" in capsys.readouterr().err
+
+
+def test_hostile_names_are_data_not_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile = "x'); DROP TABLE raw_events; --"
+    write(
+        tmp_path / "landing" / "e.ndjson",
+        json.dumps(
+            {"timestamp": "2026-03-01T10:00:00Z", "service": hostile, "operation": "<b>", "status_code": 200}
+        )
+        + "\n"
+        + json.dumps({"timestamp": "2026-03-01T10:00:01Z", "service": hostile, "status_code": 503})
+        + "\n",
+    )
+    slo = SLO.replace('name: "shop-availability"', 'name: "evil"').replace(
+        "service: shop", f'service: "{hostile}"'
+    )
+    slo = slo.replace("spec: {service: shop}", "spec: {}")
+    write(tmp_path / "slos" / "evil.yaml", slo)
+    db = tmp_path / "w.duckdb"
+    assert main(["ingest", str(tmp_path / "landing"), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--db", str(db), "--slos", str(tmp_path / "slos"), "--json"]) == 0
+    only = json.loads(capsys.readouterr().out)[0]
+    # One 200 and one 503 for the hostile service; the raw table is still there to count them.
+    assert only["service"] == hostile and (only["good"], only["total"]) == (1, 2)

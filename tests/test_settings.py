@@ -1,0 +1,49 @@
+"""Settings: defaults work out of the box, the environment overrides the file, bad values are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.settings import REPO_ROOT, SettingsError, load_settings
+from tests.conftest import write
+
+
+def test_defaults_resolve_inside_the_repository() -> None:
+    settings = load_settings(environ={})
+    assert settings.warehouse == REPO_ROOT / "data" / "warehouse" / "sloscope.duckdb"
+    assert settings.slos == REPO_ROOT / "data" / "slos"
+    assert settings.at_risk_remaining == 0.25
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s.toml", '[paths]\nwarehouse = "w/x.duckdb"\n[evaluation]\nat_risk_remaining = 0.5\n'
+    )
+    settings = load_settings(
+        path, environ={"SLOSCOPE_LANDING_DIR": "/srv/landing", "SLOSCOPE_SMTP_PORT": "2525"}
+    )
+    assert settings.warehouse == tmp_path / "w" / "x.duckdb"  # relative to the settings file
+    assert settings.landing == Path("/srv/landing")
+    assert settings.at_risk_remaining == 0.5
+    assert settings.smtp.port == 2525
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SLOSCOPE_SMTP_PORT": "twenty-five"}, "SLOSCOPE_SMTP_PORT: expected int"),
+        ({"SLOSCOPE_AT_RISK_REMAINING": "2"}, "at_risk_remaining: expected a share between 0 and 1"),
+        ({"SLOSCOPE_SMTP_TLS": "maybe"}, "smtp tls: expected one of none, starttls, ssl"),
+    ],
+)
+def test_bad_values_are_named(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ=environ)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.toml", "[paths\n")
+    with pytest.raises(SettingsError, match=r"broken\.toml: not valid TOML"):
+        load_settings(path, environ={})

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
 from pipelines.slo.report import render_service_report
-from pipelines.workflows import latest_status, report_hourly
+from pipelines.workflows import current_status, report_hourly
 
 
 @asset(
@@ -16,7 +16,7 @@ from pipelines.workflows import latest_status, report_hourly
 def service_reports(context: AssetExecutionContext, sloscope: SloscopeResource) -> MaterializeResult:
     """One self-contained HTML report per service (SLO table, budget, SLI and burn-rate charts)."""
     with sloscope.connect() as con:
-        statuses = latest_status(con)
+        statuses = current_status(con)
         services = sorted({s.service for s in statuses})
         hourly = {service: report_hourly(con, service) for service in services}
     # The warehouse connection is closed before kernels start: DuckDB allows one process at a time.

@@ -19,7 +19,7 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
     from pipelines.slo.demo import generate_demo
     from pipelines.slo.report import safe_slug
     from pipelines.warehouse import open_warehouse
-    from pipelines.workflows import latest_status
+    from pipelines.workflows import current_status
 
     started = time.monotonic()
     manifest = generate_demo(settings.landing, days=days, scale=scale)
@@ -40,7 +40,7 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
         print("error: the pipeline failed; see the log above", file=sys.stderr)
         return 1
     with open_warehouse(settings.warehouse) as con:
-        statuses = latest_status(con)
+        statuses = current_status(con)
     print()
     print(format_table(statuses))
     if statuses:

@@ -11,7 +11,14 @@ import polars as pl
 
 from pipelines import sqlfiles
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
-from pipelines.slo.budget import ObjectiveStatus, default_as_of, evaluate, floor_minute, good_and_total
+from pipelines.slo.budget import (
+    EvaluationError,
+    ObjectiveStatus,
+    default_as_of,
+    evaluate,
+    floor_minute,
+    good_and_total,
+)
 from pipelines.slo.spec import SloDefinition, thresholds_of
 from pipelines.warehouse import query_frame, transaction
 
@@ -104,9 +111,18 @@ def report_hourly(con: duckdb.DuckDBPyConnection, service: str) -> pl.DataFrame:
     return query_frame(con, sqlfiles.sql("report_hourly"), {"service": service})
 
 
-def latest_status(con: duckdb.DuckDBPyConnection) -> list[ObjectiveStatus]:
-    """The most recent stored evaluation, as domain objects."""
-    frame = query_frame(con, sqlfiles.sql("latest_status"))
+def current_status(con: duckdb.DuckDBPyConnection) -> list[ObjectiveStatus]:
+    """The stored evaluation as of the newest data minute (what ``slo_status`` computes).
+
+    Not simply the greatest stored ``as_of``: an analyst's ``sloscope evaluate --as-of`` in the future
+    must not become what reports show.
+    """
+    as_of = default_as_of(con)
+    frame = query_frame(con, sqlfiles.sql("status_as_of"), {"as_of": as_of})
+    if frame.is_empty():
+        raise EvaluationError(
+            f"no evaluation as of the newest data ({as_of:%Y-%m-%dT%H:%M}Z); materialise slo_status first"
+        )
     return [
         ObjectiveStatus(**{**row, "burn_rates": json.loads(row["burn_rates"])})
         for row in frame.iter_rows(named=True)

@@ -16,6 +16,7 @@ from pipelines.resources import SloscopeResource
 from pipelines.settings import REPO_ROOT
 from pipelines.slo.demo import generate_demo
 from pipelines.warehouse import open_warehouse
+from pipelines.workflows import current_status
 
 
 @pytest.mark.slow
@@ -79,6 +80,16 @@ def test_materialize_everything(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["evaluate", "--db", resource.warehouse, "--slos", resource.slos, "--json"]) == 0
     cli = {(o["slo"], o["objective"]): (o["good"], o["total"]) for o in json.loads(capsys.readouterr().out)}
     assert cli == {(slo, objective): (g, t) for slo, objective, g, t in after}
+
+    # An analyst's evaluation at a later time is stored, but does not become what reports show.
+    assert (
+        main(
+            ["evaluate", "--db", resource.warehouse, "--slos", resource.slos, "--as-of", "2030-01-01T00:00Z"]
+        )
+        == 0
+    )
+    with open_warehouse(resource.warehouse) as con:
+        assert {s.window_end for s in current_status(con)} == {manifest.end.replace(tzinfo=None)}
 
     reports = sorted((tmp_path / "reports").rglob("report.html"))
     assert {p.parent.name for p in reports} == {"auth", "checkout", "payments-api", "search"}

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     sha256           VARCHAR NOT NULL,
     format           VARCHAR NOT NULL,
     schema_kind      VARCHAR,
-    status           VARCHAR NOT NULL,   -- loaded | superseded | failed
+    status           VARCHAR NOT NULL,   -- loaded | superseded | failed | duplicate
     rows_read        BIGINT NOT NULL,
     rows_loaded      BIGINT NOT NULL,
     rows_quarantined BIGINT NOT NULL,
@@ -158,13 +158,18 @@ CREATE OR REPLACE MACRO sloscope_epoch_seconds(t) AS
     END;
 CREATE OR REPLACE MACRO sloscope_iso_no_zone(t) AS
     regexp_full_match(t, '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?');
+-- Offsets are bounded to real ones (at most 14 hours, minutes 00-59).
 CREATE OR REPLACE MACRO sloscope_iso_with_zone(t) AS
-    regexp_full_match(t, '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)');
+    regexp_full_match(t, '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)');
+-- The forms the pattern accepts, normalised to what DuckDB's cast reads: upper-case T and Z, a decimal
+-- point, no space before the offset.
+CREATE OR REPLACE MACRO sloscope_iso_normalised(t) AS
+    regexp_replace(replace(upper(t), ',', '.'), ' ([Z+-][0-9:]*)$', '\1');
 CREATE OR REPLACE MACRO sloscope_parse_ts(t) AS
     CASE
         WHEN sloscope_epoch_seconds(t) BETWEEN 0 AND 4102444800
             THEN make_timestamp(CAST(round(sloscope_epoch_seconds(t) * 1000000) AS BIGINT))
-        WHEN sloscope_iso_with_zone(t) THEN timezone('UTC', TRY_CAST(replace(t, ',', '.') AS TIMESTAMPTZ))
+        WHEN sloscope_iso_with_zone(t) THEN timezone('UTC', TRY_CAST(sloscope_iso_normalised(t) AS TIMESTAMPTZ))
     END;
 CREATE OR REPLACE MACRO sloscope_ts_problem(t, ts, latest_allowed) AS
     CASE WHEN t IS NULL THEN 'timestamp is missing'

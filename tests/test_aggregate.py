@@ -154,3 +154,26 @@ def test_counts_schema_rows(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
         (datetime(2026, 3, 1, 0, 0), True, 12),
         (datetime(2026, 3, 1, 0, 1), True, 0),
     ]
+
+
+def test_percentile_rank_is_exact() -> None:
+    # 55 requests at 10 ms and 45 at 100 ms: the 55th percentile is rank ceil(0.55 * 100) = 55 -> 10 ms.
+    # (In floats 0.55 * 100 = 55.00000000000001, whose ceiling 56 would give 100 ms.)
+    ten, hundred = histogram.bucket_of(10.0), histogram.bucket_of(100.0)
+    assert histogram.percentile([ten, hundred], [55, 45], 0.55) == pytest.approx(10.0, rel=0.01)
+    assert histogram.percentile([ten, hundred], [55, 45], 0.56) == pytest.approx(100.0, rel=0.01)
+
+
+def test_threshold_rows_do_not_outlive_their_events(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    path = write(tmp_path / "e.csv", _events([("2026-03-01T10:00:30Z", "pay", 200, 100.0)]))
+    ingest_file(warehouse, path, now=NOW)
+    refresh_aggregates(warehouse, {"shop": {300.0}})
+    # The file is re-exported with only an invalid row, and an SLO adds a threshold in the same refresh.
+    write(path, "timestamp,service,status_code\nnot-a-time,shop,200\n")
+    ingest_file(warehouse, path, now=NOW)
+    refresh_aggregates(warehouse, {"shop": {300.0, 500.0}})
+    assert warehouse.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
+    for table in ("sli_threshold_minute", "sli_threshold_hour", "sli_threshold_day", "sli_counts_minute"):
+        assert warehouse.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

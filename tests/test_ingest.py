@@ -238,3 +238,144 @@ def test_unsupported_and_missing_paths_are_errors(
         ingest_paths(warehouse, [write(tmp_path / "notes.txt", "x")])
     with pytest.raises(IngestError, match="no such file"):
         ingest_paths(warehouse, [tmp_path / "missing.csv"])
+
+
+# Regressions found in review; expected numbers worked out by hand.
+
+
+def test_ndjson_records_end_at_newlines_only(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # U+2028 and U+0085 inside a JSON string are not line ends: 3 records, all valid.
+    text = (
+        '{"timestamp": "2026-03-01T00:00:00Z", "service": "a\u2028b", "status_code": 200}\n'
+        '{"timestamp": "2026-03-01T00:00:01Z", "service": "c\u0085d", "status_code": 503}\r\n'
+        '{"timestamp": "2026-03-01T00:00:02Z", "service": "e", "status_code": 200}\n'
+    )
+    result = ingest_file(warehouse, write(tmp_path / "u.ndjson", text), now=NOW)
+    assert (result.rows_read, result.rows_loaded) == (3, 3)
+    assert warehouse.execute("SELECT source_row FROM raw_events ORDER BY 1").fetchall() == [(1,), (2,), (3,)]
+
+
+def test_ndjson_duplicate_keys_and_nested_values(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    text = (
+        '{"timestamp": "2026-03-01T00:00:00Z", "service": "a", "status_code": 503, "status_code": 200}\n'
+        '{"timestamp": "2026-03-01T00:00:00Z", "service": {"name": "a"}, "status_code": 200}\n'
+        '{"timestamp": "2026-03-01T00:00:00Z", "service": "a", "status_code": 200, "_row": 7}\n'
+    )
+    ingest_file(warehouse, write(tmp_path / "d.ndjson", text), now=NOW)
+    reasons = [
+        r[0] for r in warehouse.execute("SELECT reason FROM quarantine ORDER BY source_row").fetchall()
+    ]
+    assert reasons == [
+        "key 'status_code' is given more than once",
+        "field 'service' is a JSON dict, expected a single value",
+        "field '_row' uses a name reserved by sloscope",
+    ]
+
+
+def test_reserved_csv_columns_quarantine_the_file(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    text = "timestamp,service,status_code,_row\n2026-03-01T00:00:00Z,a,200,7\n2026-03-01T00:00:01Z,a,200,7\n"
+    result = ingest_file(warehouse, write(tmp_path / "r.csv", text), now=NOW)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 0, 2)
+    assert warehouse.execute(
+        "SELECT count(*), min(source_row), max(source_row) FROM quarantine"
+    ).fetchone() == (2, 2, 3)
+    assert result.message == "column '_row' uses a name reserved by sloscope"
+
+
+def test_parquet_categorical_and_unsupported_types(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    ts = pl.Series([datetime(2026, 3, 1, 1), datetime(2026, 3, 1, 2)]).dt.replace_time_zone("UTC")
+    categorical = pl.DataFrame(
+        {
+            "timestamp": ts,
+            "service": pl.Series(["svc", "svc"], dtype=pl.Categorical),
+            "status_code": [200, 503],
+        }
+    )
+    categorical.write_parquet(tmp_path / "cat.parquet")
+    assert ingest_file(warehouse, tmp_path / "cat.parquet", now=NOW).rows_loaded == 2
+    assert warehouse.execute("SELECT DISTINCT service FROM raw_events").fetchall() == [("svc",)]
+    listed = pl.DataFrame({"timestamp": ts, "service": [["svc"], ["svc"]], "status_code": [200, 503]})
+    listed.write_parquet(tmp_path / "list.parquet")
+    result = ingest_file(warehouse, tmp_path / "list.parquet", now=NOW)
+    assert (result.rows_loaded, result.rows_quarantined) == (0, 2)
+    assert "column 'service' has Parquet type List" in result.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01t10:00:00z", datetime(2026, 3, 1, 10)),
+        ("2026-03-01T10:00:00 Z", datetime(2026, 3, 1, 10)),
+        ("2026-03-01 10:00:00 +02:00", datetime(2026, 3, 1, 8)),
+        ("2026-03-01T10:00:00,250-0130", datetime(2026, 3, 1, 11, 30, 0, 250000)),
+        ("2026-03-01T10:00:00+99:99", None),
+        ("2026-03-01T10:00:00+15:00", None),
+        ("2026-03-01", None),
+    ],
+)
+def test_timestamp_forms(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, text: str, expected: object
+) -> None:
+    path = write(tmp_path / "t.csv", f"timestamp,service,status_code\n\"{text}\",a,200\n")
+    result = ingest_file(warehouse, path, now=NOW)
+    loaded = warehouse.execute("SELECT ts FROM raw_events").fetchall()
+    assert loaded == ([(expected,)] if expected else [])
+    assert result.rows_quarantined == (0 if expected else 1)
+
+
+def test_csv_row_numbers_are_where_records_start(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Line 2 holds a record whose quoted operation spans lines 2-3; line 4 is whitespace only (no record);
+    # line 5 is bad.
+    text = 'timestamp,service,operation,status_code\n2026-03-01T00:00:00Z,a,"x\ny",200\n   \nnope,a,b,200\n'
+    result = ingest_file(warehouse, write(tmp_path / "m.csv", text), now=NOW)
+    assert (result.rows_read, result.rows_loaded) == (2, 1)
+    assert warehouse.execute("SELECT source_row FROM raw_events").fetchall() == [(2,)]
+    assert warehouse.execute("SELECT source_row FROM quarantine").fetchall() == [(5,)]
+
+
+def test_path_rewritten_with_bytes_loaded_elsewhere(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    header = "timestamp,service,status_code\n"
+    a = write(tmp_path / "a.csv", header + "2026-03-01T00:00:00Z,a,200\n")
+    b = write(tmp_path / "b.csv", header + "2026-03-01T00:00:05Z,a,503\n")
+    ingest_file(warehouse, a, now=NOW)
+    ingest_file(warehouse, b, now=NOW)
+    write(a, b.read_text())  # a.csv now holds exactly b.csv's bytes
+    result = ingest_file(warehouse, a, now=NOW)
+    assert result.status == "skipped" and "earlier rows were removed" in result.message
+    # Only b's event is left: a's old event is gone and b's is not counted twice.
+    assert warehouse.execute("SELECT status_code FROM raw_events").fetchall() == [(503,)]
+
+
+def test_one_failing_file_does_not_stop_the_others(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.slo import ingest
+
+    write(tmp_path / "land" / "a.csv", "timestamp,service,status_code\n2026-03-01T00:00:00Z,a,200\n")
+    write(
+        tmp_path / "land" / "b.ndjson",
+        '{"timestamp": "2026-03-01T00:00:00Z", "service": "a", "success": true}\n',
+    )
+
+    def explode(raw: bytes) -> object:
+        raise RuntimeError("disk went away")
+
+    monkeypatch.setitem(ingest._READERS, "csv", explode)
+    report = ingest_paths(warehouse, [tmp_path / "land"], now=NOW)
+    assert [(Path(f.path).name, f.status) for f in report.files] == [
+        ("a.csv", "failed"),
+        ("b.ndjson", "loaded"),
+    ]
+    assert "disk went away" in report.files[0].message
+    # Not remembered as failed: the next run tries a.csv again.
+    assert warehouse.execute("SELECT count(*) FROM ingested_files WHERE status = 'failed'").fetchone()[0] == 0

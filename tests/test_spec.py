@@ -134,7 +134,7 @@ def test_filter_shorthand_and_operators() -> None:
             "latency_ms": {"gt": 10, "lte": 250},
             "success": True,
         },
-        default_service="shop",
+        default_services=frozenset({"shop"}),
     )
     assert f == EventFilter(
         services=frozenset({"shop"}),
@@ -148,14 +148,17 @@ def test_filter_shorthand_and_operators() -> None:
 
 
 def test_filter_intersection() -> None:
-    a = compile_filter({"status_code": {"lt": 500}, "latency_ms": {"lte": 300}}, default_service="shop")
+    a = compile_filter(
+        {"status_code": {"lt": 500}, "latency_ms": {"lte": 300}}, default_services=frozenset({"shop"})
+    )
     b = compile_filter(
-        {"status_code": {"gte": 200}, "latency_ms": {"lt": 300}, "success": True}, default_service="shop"
+        {"status_code": {"gte": 200}, "latency_ms": {"lt": 300}, "success": True},
+        default_services=frozenset({"shop"}),
     )
     both = a.intersect(b)
     assert (both.status_min, both.status_max) == (200, 499)
     assert both.latency_upper == Bound(300.0, False)  # lt 300 is tighter than lte 300
-    contradiction = b.intersect(compile_filter({"success": False}, default_service="shop"))
+    contradiction = b.intersect(compile_filter({"success": False}, default_services=frozenset({"shop"})))
     assert contradiction.sql_params()["matches_nothing"] is True
 
 
@@ -174,5 +177,26 @@ def test_filter_intersection() -> None:
 )
 def test_filter_errors(spec: object, path: str) -> None:
     with pytest.raises(FilterError) as caught:
-        compile_filter(spec, default_service="shop")
+        compile_filter(spec, default_services=frozenset({"shop"}))
     assert caught.value.path == path
+
+
+def test_empty_latency_interval_matches_nothing() -> None:
+    # total: latency < 300; bad: latency > 300 -> good = total minus (total AND bad); "total AND bad"
+    # is empty, so it must count 0 events, not le(300) - le(300)... a negative number.
+    below = compile_filter({"latency_ms": {"lt": 300}}, default_services=frozenset({"shop"}))
+    above = compile_filter({"latency_ms": {"gt": 300}}, default_services=frozenset({"shop"}))
+    assert below.intersect(above).sql_params()["matches_nothing"] is True
+    exactly = compile_filter({"latency_ms": {"gte": 300, "lte": 300}}, default_services=frozenset({"shop"}))
+    assert exactly.sql_params()["matches_nothing"] is False  # [300, 300] holds exactly 300 ms
+    half_open = compile_filter({"latency_ms": {"gte": 300, "lt": 300}}, default_services=frozenset({"shop"}))
+    assert half_open.sql_params()["matches_nothing"] is True
+
+
+def test_good_and_bad_inherit_the_total_services() -> None:
+    text = ISSUE_EXAMPLE.replace("spec: {service: checkout}", "spec: {service: [checkout, cart]}").replace(
+        "spec: {service: checkout, status_code: {lt: 500}}", "spec: {status_code: {lt: 500}}"
+    )
+    (slo,), problems = parse_documents(text, "x.yaml")
+    assert problems == []
+    assert slo.total.services == slo.good.services == frozenset({"checkout", "cart"})

@@ -115,9 +115,10 @@ def refresh_aggregates(con: duckdb.DuckDBPyConnection, thresholds: dict[str, set
             _recompute(con, start, end, counts=True, thresholds=not thresholds_changed)
             minutes += int((end - start).total_seconds() // 60)
         if thresholds_changed:
-            lo, hi = con.execute(sqlfiles.sql("raw_time_range")).fetchone()
+            # Cleared even when no raw data is left: old threshold rows must not outlive their events.
+            sqlfiles.run(con, "clear_threshold_tables")
+            lo, hi = con.execute(sqlfiles.sql("raw_time_range")).fetchall()[0]
             if lo is not None:
-                sqlfiles.run(con, "clear_threshold_tables")
                 _recompute(con, lo, hi, counts=False, thresholds=True)
         sqlfiles.run(con, "clear_dirty_ranges")
     return AggregateReport(dirty, thresholds_changed, minutes)

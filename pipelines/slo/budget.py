@@ -187,6 +187,7 @@ def evaluate_slo(
     con: duckdb.DuckDBPyConnection, slo: SloDefinition, as_of: datetime, *, at_risk_remaining: float = 0.25
 ) -> list[ObjectiveStatus]:
     """Every objective of one SLO as of ``as_of`` (exclusive end of the window)."""
+    as_of = floor_minute(as_of)  # minute buckets: a window must start and end on a minute
     lookback = max([slo.window, *BURN_RATE_WINDOWS.values()])
     series = good_and_total(con, slo, as_of - lookback, as_of)
     age = (pl.lit(as_of) - pl.col("bucket_start")).dt.total_minutes()

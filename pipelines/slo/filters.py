@@ -91,6 +91,19 @@ class EventFilter:
         )
 
     @property
+    def latency_empty(self) -> bool:
+        """No latency can satisfy both bounds (e.g. > 300 and < 300): the filter matches nothing.
+
+        This must be caught before SQL, where the count is le(U) - lt(L) and would go negative.
+        """
+        upper, lower = self.latency_upper, self.latency_lower
+        if upper is None or lower is None:
+            return False
+        if lower.value != upper.value:
+            return lower.value > upper.value
+        return not (lower.inclusive and upper.inclusive)
+
+    @property
     def thresholds(self) -> set[float]:
         return {b.value for b in (self.latency_upper, self.latency_lower) if b is not None}
 
@@ -116,7 +129,7 @@ class EventFilter:
             "has_lower": lower is not None,
             "lower": lower.value if lower else None,
             "lower_inclusive": bool(lower and lower.inclusive),
-            "matches_nothing": self.matches_nothing or not self.services,
+            "matches_nothing": self.matches_nothing or not self.services or self.latency_empty,
         }
 
 
@@ -172,13 +185,13 @@ def _values(path: str, op: str, value: Any, parse: Any) -> list[Any]:
     return [parse(path, value)]
 
 
-def compile_filter(spec: Any, *, default_service: str, path: str = "spec") -> EventFilter:
-    """Compile a ``metricSource.spec`` mapping; the SLO's service applies when none is named."""
+def compile_filter(spec: Any, *, default_services: frozenset[str], path: str = "spec") -> EventFilter:
+    """Compile a ``metricSource.spec`` mapping; ``default_services`` apply when it names no service."""
     if spec is None:
         spec = {}
     if not isinstance(spec, dict):
         raise FilterError(path, f"expected a mapping of field to condition, got {type(spec).__name__}")
-    result = EventFilter(services=frozenset({default_service}))
+    result = EventFilter(services=frozenset(default_services))
     named_service = False
     for key, raw in spec.items():
         field = str(key)

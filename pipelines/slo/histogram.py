@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 GAMMA = 1.02
 LN_GAMMA = math.log(GAMMA)
@@ -44,7 +45,8 @@ def percentile(buckets: Sequence[int], counts: Sequence[int], quantile: float) -
     total = sum(c for _, c in pairs)
     if total == 0:
         return None
-    rank = max(1, math.ceil(quantile * total))
+    # Exact rank: in floats 0.55 * 100 is 55.00000000000001, whose ceiling would skip a whole rank.
+    rank = max(1, math.ceil(Fraction(str(quantile)) * total))
     seen = 0
     for bucket, count in pairs:
         seen += count

@@ -123,14 +123,26 @@ def _frame(
     return pl.DataFrame(data)
 
 
+_RESERVED = frozenset({"_row", "_pre_reason", "_raw", "_record"})
+_KNOWN_COLUMNS = frozenset(EVENT_COLUMNS) | frozenset(COUNT_COLUMNS)
+
+
 def _normalise_header(names: list[str]) -> tuple[list[str], str | None]:
+    """Lower-cased, stripped names, and a problem that quarantines every row (duplicate, reserved)."""
     normalised = [_clean_text(n).strip().lower().lstrip("\ufeff") for n in names]
     seen: set[str] = set()
     for name in normalised:
+        if name in _RESERVED:
+            problem = f"column '{name}' uses a name reserved by sloscope"
+            break
         if name in seen:
-            return normalised, f"duplicate column '{name}' in the header"
+            problem = f"duplicate column '{name}' in the header"
+            break
         seen.add(name)
-    return normalised, None
+    else:
+        return normalised, None
+    # Positional names for every column: no data column can then collide with another or an internal one.
+    return [f"_col{i}" for i in range(len(normalised))], problem
 
 
 def _read_csv(raw: bytes) -> _Staging:
@@ -141,27 +153,28 @@ def _read_csv(raw: bytes) -> _Staging:
     pre: list[str | None] = []
     raws: list[str | None] = []
     numbers: list[int] = []
+    last_line = 0
     while True:
+        first_line = last_line + 1  # a quoted field may span lines: report where the record starts
         try:
             record = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
+            last_line = reader.line_num
             if header is None:
                 raise UnreadableFile(f"the CSV header cannot be parsed: {exc}") from exc
             rows.append([])
             pre.append(f"malformed CSV: {exc}")
             raws.append(None)
-            numbers.append(reader.line_num)
+            numbers.append(first_line)
             continue
+        last_line = reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue  # a blank or whitespace-only line is not a record
         if header is None:
-            if not record or all(not cell.strip() for cell in record):
-                continue
             header = record
             continue
-        if not record:
-            continue  # blank line: not a record
-        line = reader.line_num
         problem: str | None = None
         if len(record) != len(header):
             problem = f"expected {len(header)} fields, found {len(record)}"
@@ -174,12 +187,10 @@ def _read_csv(raw: bytes) -> _Staging:
             rows.append(list(record))
             raws.append(None)
         pre.append(problem)
-        numbers.append(line)
+        numbers.append(first_line)
     if header is None:
         return _Staging(_frame([], [], [], [], []), [], None)
     columns, header_problem = _normalise_header(header)
-    if header_problem:
-        columns = [f"_col{i}" for i in range(len(columns))]
     return _Staging(_frame(columns, rows, pre, raws, numbers), columns, header_problem)
 
 
@@ -195,6 +206,33 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads hook: a key given twice (or twice up to case) makes the record ambiguous."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        folded = str(key).strip().lower()
+        if folded in seen:
+            raise _DuplicateKey(folded)
+        seen[folded] = value
+    return seen
+
+
+def _ndjson_problem(obj: Any) -> str | None:
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, found {type(obj).__name__}"
+    reserved = sorted(_RESERVED & obj.keys())
+    if reserved:
+        return f"field '{reserved[0]}' uses a name reserved by sloscope"
+    nested = sorted(k for k in _KNOWN_COLUMNS & obj.keys() if isinstance(obj[k], dict | list))
+    if nested:
+        return f"field '{nested[0]}' is a JSON {type(obj[nested[0]]).__name__}, expected a single value"
+    return None
+
+
 def _read_ndjson(raw: bytes) -> _Staging:
     text = raw.decode("utf-8-sig", errors="surrogateescape")
     objects: list[dict[str, Any] | None] = []
@@ -203,7 +241,9 @@ def _read_ndjson(raw: bytes) -> _Staging:
     numbers: list[int] = []
     columns: list[str] = []
     known: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Records end at "\n" only: str.splitlines() would also split on U+2028, U+0085 inside strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         numbers.append(number)
@@ -213,50 +253,46 @@ def _read_ndjson(raw: bytes) -> _Staging:
             problem = "not valid UTF-8"
         else:
             try:
-                obj = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                problem = (
-                    f"not valid JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'too deep'}"
-                )
+                obj = json.loads(line, object_pairs_hook=_unique_keys)
+            except _DuplicateKey as exc:
+                problem = f"key '{exc}' is given more than once"
+            except json.JSONDecodeError as exc:
+                problem = f"not valid JSON: {exc.msg}"
+            except RecursionError:
+                problem = "not valid JSON: nested too deeply"
             else:
-                if not isinstance(obj, dict):
-                    problem = f"expected a JSON object, found {type(obj).__name__}"
+                problem = _ndjson_problem(obj)
         if problem:
             objects.append(None)
             raws.append(_clean_text(line)[:_MAX_RECORD_CHARS])
         else:
-            lowered = {str(k).strip().lower(): v for k, v in obj.items()}
-            if len(lowered) != len(obj):
-                problem = "duplicate keys differing only in case"
-                objects.append(None)
-                raws.append(_clean_text(line)[:_MAX_RECORD_CHARS])
-            else:
-                objects.append(lowered)
-                raws.append(None)
-                for key in lowered:
-                    if key not in known:
-                        known.add(key)
-                        columns.append(key)
+            objects.append(obj)
+            raws.append(None)
+            for key in obj:
+                if key not in known:
+                    known.add(key)
+                    columns.append(key)
         pre.append(problem)
     rows = [[_json_text(o.get(c)) for c in columns] if o is not None else [] for o in objects]
     return _Staging(_frame(columns, rows, pre, raws, numbers), columns)
 
 
-def _parquet_text(series: pl.Series) -> pl.Series:
+def _parquet_text(series: pl.Series) -> pl.Series | None:
+    """The column as text for validation; None for a type that has no faithful text form."""
     dtype = series.dtype
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             return series.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")  # no zone: quarantined by validation
         return series.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00")
     if dtype == pl.Boolean:
-        return series.map_elements(lambda v: "true" if v else "false", return_dtype=pl.String)
+        return series.replace_strict({True: "true", False: "false"}, return_dtype=pl.String)
     if dtype == pl.String:
         return series
+    if isinstance(dtype, pl.Categorical | pl.Enum):  # dictionary-encoded strings (pandas "category")
+        return series.cast(pl.String)
     if dtype.is_numeric() or isinstance(dtype, pl.Date | pl.Decimal):
         return series.cast(pl.String)
-    return pl.Series(series.name, [f"<unsupported Parquet type {dtype}>"] * len(series), dtype=pl.String).set(
-        series.is_null(), None
-    )
+    return None
 
 
 def _read_parquet(raw: bytes) -> _Staging:
@@ -264,10 +300,18 @@ def _read_parquet(raw: bytes) -> _Staging:
         table = pl.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # polars raises several error types for damaged files
         raise UnreadableFile(f"not a readable Parquet file: {str(exc).splitlines()[0][:200]}") from exc
-    columns, header_problem = _normalise_header(table.columns)
-    if header_problem:
-        columns = [f"_col{i}" for i in range(len(columns))]
-    data = {name: _parquet_text(table.to_series(i)).alias(name) for i, name in enumerate(columns)}
+    names, problem = _normalise_header(table.columns)
+    data: dict[str, pl.Series] = {}
+    for index, name in enumerate(names):
+        source = table.to_series(index)
+        text = _parquet_text(source)
+        if text is None:
+            if name in _KNOWN_COLUMNS and problem is None:
+                problem = (
+                    f"column '{name}' has Parquet type {source.dtype}, which has no text form to validate"
+                )
+            text = pl.Series([None] * table.height, dtype=pl.String)  # an ignored extra column
+        data[name] = text.alias(name)
     frame = pl.DataFrame(
         {
             "_row": pl.int_range(1, table.height + 1, eager=True, dtype=pl.Int64),
@@ -276,7 +320,7 @@ def _read_parquet(raw: bytes) -> _Staging:
             **data,
         }
     )
-    return _Staging(frame, columns, header_problem)
+    return _Staging(frame, names, problem)
 
 
 _READERS = {"csv": _read_csv, "ndjson": _read_ndjson, "parquet": _read_parquet}
@@ -347,92 +391,147 @@ def ingest_file(
     digest = hashlib.sha256(raw).hexdigest()
     path_text = str(path)
 
-    seen = con.execute(
-        sqlfiles.sql("files_by_hash"),
-        {"sha": digest},
-    ).fetchall()
+    seen = con.execute(sqlfiles.sql("files_by_hash"), {"sha": digest}).fetchall()
+    base = {"path": path_text, "sha256": digest, "format": fmt, "now": now_utc}
     for file_id, seen_path, status in seen:
+        if status == "loaded" and seen_path == path_text:
+            return FileResult(path_text, "skipped", file_id=file_id, message="already loaded")
         if status == "loaded":
-            same = (
-                "already loaded" if seen_path == path_text else f"same content as {seen_path}, already loaded"
+            # The same bytes are loaded from another path: never count them twice. If this path held
+            # other content before, that content is gone from the folder, so its rows go too.
+            replaced = _record_duplicate(con, base, seen_path)
+            note = f"same content as {seen_path}, already loaded"
+            return FileResult(
+                path_text,
+                "skipped",
+                file_id=file_id,
+                message=note + ("; this path's earlier rows were removed" if replaced else ""),
             )
-            return FileResult(path_text, "skipped", file_id=file_id, message=same)
         if status == "failed" and seen_path == path_text:
             return FileResult(
                 path_text, "skipped", file_id=file_id, message="already failed with this content"
             )
 
-    base = {"path": path_text, "sha256": digest, "format": fmt, "now": now_utc}
     try:
         staging = _READERS[fmt](raw)
     except UnreadableFile as exc:
-        with transaction(con):
-            file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
-            sqlfiles.run(
-                con,
-                "ingest_record_file",
-                {
-                    **base,
-                    "file_id": file_id,
-                    "schema_kind": None,
-                    "status": "failed",
-                    "rows_read": 0,
-                    "rows_loaded": 0,
-                    "rows_quarantined": 0,
-                    "min_ts": None,
-                    "max_ts": None,
-                    "error": str(exc),
-                },
-            )
+        file_id = _record_file(con, base, status="failed", error=str(exc))
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {exc}")
 
     kind, schema_problem = _schema_of(staging.columns)
     file_problem = staging.file_problem or schema_problem
     frame = _prepare(staging, kind, file_problem)
     rows_read = frame.height
-    data_columns = [c for c in staging.columns if not c.startswith("_")]
-    staging_view = frame.drop("_raw")
+    data_columns = [c for c in staging.columns if c not in _RESERVED]
     rejected = _rejected_records(frame, data_columns)
     latest_allowed = now_utc + timedelta(seconds=max_clock_skew_seconds)
 
-    with transaction(con):
-        file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
-        sqlfiles.run(con, "ingest_supersede", {"path": path_text})
-        con.register("staging", staging_view)
-        con.register("rejected_records", rejected)
-        try:
+    con.register("staging", frame.drop("_raw"))
+    con.register("rejected_records", rejected)
+    try:
+        with transaction(con):
+            file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
+            sqlfiles.run(con, "ingest_supersede", {"path": path_text})
             validate = "ingest_validate_counts" if kind == "counts" else "ingest_validate_events"
             sqlfiles.run(con, validate, {"latest_allowed": latest_allowed})
             loaded, quarantined, min_ts, max_ts = con.execute(
                 sqlfiles.sql("ingest_validated_summary")
-            ).fetchone()
+            ).fetchall()[0]
             if loaded + quarantined != rows_read:
                 raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {rows_read}")
             params = {**base, "file_id": file_id}
             sqlfiles.run(con, "ingest_load_counts" if kind == "counts" else "ingest_load_events", params)
             sqlfiles.run(con, "ingest_quarantine", params)
-            sqlfiles.run(
+            _record_file(
                 con,
-                "ingest_record_file",
-                {
-                    **params,
-                    "schema_kind": kind,
-                    "status": "loaded",
-                    "rows_read": rows_read,
-                    "rows_loaded": loaded,
-                    "rows_quarantined": quarantined,
-                    "min_ts": min_ts,
-                    "max_ts": max_ts,
-                    "error": file_problem,
-                },
+                base,
+                status="loaded",
+                error=file_problem,
+                file_id=file_id,
+                schema_kind=kind,
+                rows_read=rows_read,
+                rows_loaded=loaded,
+                rows_quarantined=quarantined,
+                min_ts=min_ts,
+                max_ts=max_ts,
             )
             sqlfiles.run(con, "ingest_mark_dirty", {"file_id": file_id, "min_ts": min_ts, "max_ts": max_ts})
-        finally:
-            con.unregister("staging")
-            con.unregister("rejected_records")
-            con.execute("DROP TABLE IF EXISTS validated")
+    finally:
+        # After the transaction has committed or rolled back: cleanup must never mask the real error.
+        con.unregister("staging")
+        con.unregister("rejected_records")
+    sqlfiles.run(con, "ingest_drop_validated")
     message = file_problem or ("empty file" if rows_read == 0 else "")
     return FileResult(path_text, "loaded", rows_read, loaded, quarantined, kind, file_id, message)
+
+
+def _record_file(
+    con: duckdb.DuckDBPyConnection,
+    base: dict[str, Any],
+    *,
+    status: str,
+    error: str | None,
+    file_id: int | None = None,
+    schema_kind: str | None = None,
+    rows_read: int = 0,
+    rows_loaded: int = 0,
+    rows_quarantined: int = 0,
+    min_ts: datetime | None = None,
+    max_ts: datetime | None = None,
+) -> int:
+    """One row of ``ingested_files``; in its own transaction unless the caller's is open."""
+
+    def write() -> int:
+        number = file_id or con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
+        sqlfiles.run(
+            con,
+            "ingest_record_file",
+            {
+                **base,
+                "file_id": number,
+                "schema_kind": schema_kind,
+                "status": status,
+                "rows_read": rows_read,
+                "rows_loaded": rows_loaded,
+                "rows_quarantined": rows_quarantined,
+                "min_ts": min_ts,
+                "max_ts": max_ts,
+                "error": error,
+            },
+        )
+        return number
+
+    if file_id is not None:
+        return write()
+    with transaction(con):
+        return write()
+
+
+def _record_duplicate(con: duckdb.DuckDBPyConnection, base: dict[str, Any], original: str) -> bool:
+    """Record a path whose bytes are already loaded from ``original``; drop the path's earlier rows."""
+    earlier = con.execute(sqlfiles.sql("loaded_versions_of_path"), {"path": base["path"]}).fetchall()[0][0]
+    if not earlier:
+        return False
+    with transaction(con):
+        sqlfiles.run(con, "ingest_supersede", {"path": base["path"]})
+        number = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
+        sqlfiles.run(
+            con,
+            "ingest_record_file",
+            {
+                **base,
+                "file_id": number,
+                "schema_kind": None,
+                "status": "duplicate",
+                "rows_read": 0,
+                "rows_loaded": 0,
+                "rows_quarantined": 0,
+                "min_ts": None,
+                "max_ts": None,
+                "error": f"same content as {original}",
+            },
+        )
+    return True
 
 
 def ingest_paths(
@@ -445,5 +544,11 @@ def ingest_paths(
     """Ingest every data file under ``paths``; one file's failure does not stop the others."""
     report = IngestReport()
     for path in discover(paths):
-        report.files.append(ingest_file(con, path, now=now, max_clock_skew_seconds=max_clock_skew_seconds))
+        try:
+            result = ingest_file(con, path, now=now, max_clock_skew_seconds=max_clock_skew_seconds)
+        except (IngestError, OSError, duckdb.Error, pl.exceptions.PolarsError, RuntimeError) as exc:
+            # Not recorded as failed in the warehouse: the cause may be transient (a full disk, a lock),
+            # and the next run must try the file again. The transaction left nothing of it behind.
+            result = FileResult(str(path), "failed", message=f"{path}: {type(exc).__name__}: {exc}")
+        report.files.append(result)
     return report

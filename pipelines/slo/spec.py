@@ -248,12 +248,17 @@ def _definition(doc: SloDocument, raw: dict[str, Any], source: str) -> SloDefini
     ratio = spec.indicator.spec.ratio_metric  # type: ignore[union-attr]
     base = "spec.indicator.spec.ratioMetric"
 
-    def compile_part(metric: Metric | None, part: str) -> EventFilter | None:
+    def compile_part(metric: Metric | None, part: str, services: frozenset[str]) -> EventFilter | None:
         if metric is None:
             return None
         return compile_filter(
-            metric.metric_source.spec, default_service=spec.service, path=f"{base}.{part}.metricSource.spec"
+            metric.metric_source.spec, default_services=services, path=f"{base}.{part}.metricSource.spec"
         )
+
+    # The total defaults to the SLO's service; good and bad default to the total's services, so that the
+    # good and the bad form of one SLO count the same events.
+    total = compile_part(ratio.total, "total", frozenset({spec.service}))
+    assert total is not None
 
     window = spec.time_window[0]
     objectives = tuple(
@@ -272,9 +277,9 @@ def _definition(doc: SloDocument, raw: dict[str, Any], source: str) -> SloDefini
         window=parse_rolling_duration(window.duration),
         window_text=window.duration,
         budgeting_method=spec.budgeting_method,
-        total=compile_part(ratio.total, "total"),  # type: ignore[arg-type]
-        good=compile_part(ratio.good, "good"),
-        bad=compile_part(ratio.bad, "bad"),
+        total=total,
+        good=compile_part(ratio.good, "good", total.services),
+        bad=compile_part(ratio.bad, "bad", total.services),
         objectives=objectives,
         source_file=source,
         document=raw,

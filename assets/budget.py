@@ -22,7 +22,11 @@ def slo_status(context: AssetExecutionContext, sloscope: SloscopeResource) -> Ma
     slos = sloscope.load_slos()
     with sloscope.connect() as con:
         as_of, results = evaluate_and_store(
-            con, slos, as_of=None, at_risk_remaining=sloscope.at_risk_remaining
+            con,
+            slos,
+            as_of=None,
+            at_risk_remaining=sloscope.at_risk_remaining,
+            policies=sloscope.load_policies(),
         )
     by_status = {
         s: sum(1 for r in results if r.status == s) for s in ("ok", "at_risk", "breached", "no_data")
@@ -40,7 +44,9 @@ def slo_status(context: AssetExecutionContext, sloscope: SloscopeResource) -> Ma
             _pct(r.sli, 3),
             _pct(r.budget_remaining, 1),
             "—" if r.burn_rates["1h"] is None else f"{r.burn_rates['1h']:.2f}",
+            _pct(r.data_completeness, 1),
             r.status,
+            r.policy_state,
         )
         for r in results
     ]
@@ -51,7 +57,18 @@ def slo_status(context: AssetExecutionContext, sloscope: SloscopeResource) -> Ma
             **{f"objectives_{k}": v for k, v in by_status.items()},
             "status": MetadataValue.md(
                 markdown_table(
-                    ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "status"), rows
+                    (
+                        "SLO",
+                        "objective",
+                        "target",
+                        "SLI",
+                        "budget left",
+                        "burn 1h",
+                        "data",
+                        "status",
+                        "policy",
+                    ),
+                    rows,
                 )
             ),
         }

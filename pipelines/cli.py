@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,8 +17,10 @@ from pathlib import Path
 
 from pipelines.settings import Settings, SettingsError, load_settings
 from pipelines.slo.budget import EvaluationError, ObjectiveStatus
+from pipelines.slo.corrections import Correction, CorrectionError
 from pipelines.slo.ingest import IngestError, IngestReport, ingest_paths
-from pipelines.slo.spec import SpecError, load_slos
+from pipelines.slo.policies import PolicyError, load_policies
+from pipelines.slo.spec import SpecError, export_yaml, load_catalog, load_slos
 from pipelines.warehouse import WarehouseError, open_warehouse
 
 
@@ -45,7 +48,7 @@ def _rate(value: float | None) -> str:
 
 
 def format_table(results: list[ObjectiveStatus]) -> str:
-    header = ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "burn 1d", "status")
+    header = ("SLO", "objective", "target", "SLI", "budget left", "burn 1h", "burn 1d", "status", "policy")
     rows = [
         (
             r.slo,
@@ -56,6 +59,7 @@ def format_table(results: list[ObjectiveStatus]) -> str:
             _rate(r.burn_rates["1h"]),
             _rate(r.burn_rates["1d"]),
             r.status,
+            r.policy_state,
         )
         for r in results
     ]
@@ -102,11 +106,12 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     db = Path(args.db) if args.db else settings.warehouse
     slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+    policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     as_of = parse_as_of(args.as_of) if args.as_of else None
     with open_warehouse(db) as con:
         workflows.refresh(con, slos)
         _, results = workflows.evaluate_and_store(
-            con, slos, as_of=as_of, at_risk_remaining=settings.at_risk_remaining
+            con, slos, as_of=as_of, at_risk_remaining=settings.at_risk_remaining, policies=policies
         )
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
@@ -146,9 +151,84 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    slos = load_slos(Path(args.directory) if args.directory else settings.slos)
-    objectives = sum(len(s.objectives) for s in slos)
-    print(f"{len(slos)} SLOs with {objectives} objectives are valid")
+    catalog = load_catalog(Path(args.directory) if args.directory else settings.slos)
+    objectives = sum(len(s.objectives) for s in catalog.slos)
+    others = ", ".join(
+        f"{len(docs)} {kind}" for kind, docs in sorted(catalog.documents.items()) if kind != "SLO" and docs
+    )
+    print(
+        f"{len(catalog.slos)} SLOs with {objectives} objectives are valid"
+        + (f" (and {others})" if others else "")
+    )
+    load_policies(settings.policies)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = load_catalog(Path(args.directory) if args.directory else settings.slos)
+    print(export_yaml(catalog), end="")
+    return 0
+
+
+def _correction_row(c: Correction) -> dict[str, object]:
+    return {
+        "id": c.correction_id,
+        "slo": c.slo,
+        "service": c.service,
+        "start": c.start.isoformat() + "Z",
+        "end": c.end.isoformat() + "Z" if c.end else None,
+        "rrule": c.rrule,
+        "duration_minutes": c.duration_minutes,
+        "time_zone": c.time_zone,
+        "reason": c.reason,
+        "added_by": c.added_by,
+        "added_at": c.added_at.isoformat() + "Z",
+        "removed_by": c.removed_by,
+        "removed_at": c.removed_at.isoformat() + "Z" if c.removed_at else None,
+    }
+
+
+def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo import corrections
+
+    db = Path(args.db) if args.db else settings.warehouse
+    with open_warehouse(db) as con:
+        if args.action == "add":
+            if args.rrule:
+                # A recurring rule's first occurrence is local wall time in its zone, written without offset.
+                start = datetime.fromisoformat(args.start)
+                if start.tzinfo is not None:
+                    raise UsageError("--start: with --rrule give the local wall time without an offset")
+            else:
+                start = parse_as_of(args.start)
+            correction = corrections.add_correction(
+                con,
+                slo=args.slo,
+                service=args.service,
+                reason=args.reason,
+                added_by=args.by,
+                start=start,
+                end=parse_as_of(args.end) if args.end else None,
+                rrule=args.rrule,
+                duration_minutes=args.duration_minutes,
+                time_zone=args.time_zone,
+            )
+            print(f"added correction {correction.correction_id}; evaluations from now on exclude it")
+            return 0
+        if args.action == "remove":
+            removed = corrections.remove_correction(con, args.id, removed_by=args.by)
+            print(f"removed correction {removed.correction_id} (kept for audit)")
+            return 0
+        listed = corrections.list_corrections(con, slo=args.slo, include_removed=args.all)
+    rows = [_correction_row(c) for c in listed]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            when = row["rrule"] and f"{row['rrule']} ({row['duration_minutes']} min, {row['time_zone']})"
+            span = when or f"{row['start']} .. {row['end']}"
+            gone = f"  [removed by {row['removed_by']}]" if row["removed_by"] else ""
+            print(f"{row['id']:>4}  {row['slo']}  {span}  {row['reason']}  (by {row['added_by']}){gone}")
     return 0
 
 
@@ -192,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="end of the window, ISO-8601 with offset (default: end of the newest data minute)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per objective")
+    p.add_argument("--policies", help="error budget policies file (default from settings)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("latency", help="latency percentiles over any window (within 1% of exact)")
@@ -214,6 +295,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check OpenSLO files and report every problem")
     p.add_argument("directory", nargs="?", help="folder or file (default from settings)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("export", help="write every OpenSLO document in canonical YAML (loads back the same)")
+    p.add_argument("directory", nargs="?", help="folder or file (default from settings)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("corrections", help="exclude maintenance and known-bad periods from error budgets")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("add", help="record a one-off (--start/--end) or recurring (--rrule) correction")
+    a.add_argument("--slo", required=True, help="SLO name, or * for every SLO")
+    a.add_argument("--service", help="only SLOs of this service")
+    a.add_argument("--reason", required=True)
+    a.add_argument("--by", default=os.environ.get("USER", "unknown"), help="who adds it (default $USER)")
+    a.add_argument("--start", required=True, help="ISO-8601 with offset; with --rrule, local wall time")
+    a.add_argument("--end", help="one-off end, ISO-8601 with offset")
+    a.add_argument("--rrule", help="RFC 5545 rule, e.g. FREQ=WEEKLY;BYDAY=SU;BYHOUR=2")
+    a.add_argument("--duration-minutes", type=int, help="length of each occurrence of --rrule")
+    a.add_argument("--time-zone", default="UTC", help="IANA zone of --rrule occurrences")
+    a.add_argument("--db", help="warehouse file (default from settings)")
+    r = actions.add_parser("remove", help="retire a correction (the record is kept for audit)")
+    r.add_argument("id", type=int)
+    r.add_argument("--by", default=os.environ.get("USER", "unknown"))
+    r.add_argument("--db", help="warehouse file (default from settings)")
+    ls = actions.add_parser("list", help="list corrections")
+    ls.add_argument("--slo")
+    ls.add_argument("--all", action="store_true", help="include removed ones")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--db", help="warehouse file (default from settings)")
+    p.set_defaults(func=cmd_corrections)
 
     p = sub.add_parser("generate-demo", help="write the deterministic demo data set into a landing folder")
     p.add_argument("--out", help="folder (default: the landing folder from settings)")
@@ -239,7 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except (UsageError, SettingsError, IngestError, WarehouseError, EvaluationError, ValueError) as exc:
+    except (
+        UsageError,
+        SettingsError,
+        IngestError,
+        WarehouseError,
+        EvaluationError,
+        CorrectionError,
+        PolicyError,
+        ValueError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

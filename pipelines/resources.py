@@ -8,6 +8,7 @@ import duckdb
 from dagster import ConfigurableResource
 
 from pipelines.settings import Settings
+from pipelines.slo.policies import PolicySet, load_policies
 from pipelines.slo.spec import SloDefinition, load_slos
 from pipelines.warehouse import open_warehouse
 
@@ -19,6 +20,7 @@ class SloscopeResource(ConfigurableResource):
     landing: str
     reports: str
     slos: str
+    policies: str = ""
     at_risk_remaining: float = 0.25
     max_clock_skew_seconds: int = 300
     kernel_name: str = "sloscope"
@@ -30,6 +32,7 @@ class SloscopeResource(ConfigurableResource):
             landing=str(settings.landing),
             reports=str(settings.reports),
             slos=str(settings.slos),
+            policies=str(settings.policies),
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
         )
@@ -41,3 +44,7 @@ class SloscopeResource(ConfigurableResource):
 
     def load_slos(self) -> list[SloDefinition]:
         return load_slos(Path(self.slos))
+
+    def load_policies(self) -> PolicySet:
+        """The error budget policies file; the built-in defaults when none is configured or present."""
+        return load_policies(Path(self.policies) if self.policies else None)

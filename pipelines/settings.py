@@ -34,6 +34,7 @@ class Settings:
     landing: Path
     reports: Path
     slos: Path
+    policies: Path
     max_clock_skew_seconds: int = 300
     at_risk_remaining: float = 0.25
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -45,6 +46,7 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("paths", "landing"): ("SLOSCOPE_LANDING_DIR", Path),
     ("paths", "reports"): ("SLOSCOPE_REPORTS_DIR", Path),
     ("paths", "slos"): ("SLOSCOPE_SLOS_DIR", Path),
+    ("paths", "policies"): ("SLOSCOPE_POLICIES", Path),
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
     ("smtp", "host"): ("SLOSCOPE_SMTP_HOST", str),
@@ -100,6 +102,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         landing=path_of("landing", "data/landing"),
         reports=path_of("reports", "reports"),
         slos=path_of("slos", "data/slos"),
+        policies=path_of("policies", "data/policies.yaml"),
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,
         smtp=SmtpSettings(

@@ -19,7 +19,9 @@ from pipelines.slo.budget import (
     floor_minute,
     good_and_total,
 )
+from pipelines.slo.policies import PolicySet
 from pipelines.slo.spec import SloDefinition, thresholds_of
+from pipelines.slo.windows import RollingWindow
 from pipelines.warehouse import query_frame, transaction
 
 
@@ -39,6 +41,11 @@ def _replace_from_frame(
             con.unregister(view)
 
 
+def _fixed_seconds(slo: SloDefinition) -> int | None:
+    fixed = slo.window.duration.fixed() if isinstance(slo.window, RollingWindow) else None
+    return int(fixed.total_seconds()) if fixed else None
+
+
 def store_objectives(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) -> int:
     rows = [
         {
@@ -49,7 +56,8 @@ def store_objectives(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) 
             "objective_index": o.index,
             "target": float(o.target),
             "budgeting_method": slo.budgeting_method,
-            "window_seconds": int(slo.window.total_seconds()),
+            "window_seconds": _fixed_seconds(slo),
+            "time_window": slo.window_text,
             "source_file": slo.source_file,
             "definition": json.dumps(slo.document, default=str),
         }
@@ -65,6 +73,7 @@ def store_objectives(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) 
         "target": pl.Float64,
         "budgeting_method": pl.String,
         "window_seconds": pl.Int64,
+        "time_window": pl.String,
         "source_file": pl.String,
         "definition": pl.String,
     }
@@ -82,9 +91,10 @@ def evaluate_and_store(
     *,
     as_of: datetime | None,
     at_risk_remaining: float,
+    policies: PolicySet | None = None,
 ) -> tuple[datetime, list[ObjectiveStatus]]:
     moment = floor_minute(as_of) if as_of else default_as_of(con)
-    results = evaluate(con, slos, moment, at_risk_remaining=at_risk_remaining)
+    results = evaluate(con, slos, moment, at_risk_remaining=at_risk_remaining, policies=policies)
     frame = pl.DataFrame([r.as_row() for r in results]) if results else pl.DataFrame()
     if results:
         _replace_from_frame(
@@ -123,7 +133,4 @@ def current_status(con: duckdb.DuckDBPyConnection) -> list[ObjectiveStatus]:
         raise EvaluationError(
             f"no evaluation as of the newest data ({as_of:%Y-%m-%dT%H:%M}Z); materialise slo_status first"
         )
-    return [
-        ObjectiveStatus(**{**row, "burn_rates": json.loads(row["burn_rates"])})
-        for row in frame.iter_rows(named=True)
-    ]
+    return [ObjectiveStatus.from_row(row) for row in frame.iter_rows(named=True)]

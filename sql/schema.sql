@@ -119,6 +119,9 @@ CREATE TABLE IF NOT EXISTS slo_objectives (
     source_file      VARCHAR NOT NULL,
     definition       VARCHAR NOT NULL
 );
+-- Calendar windows have no fixed length: the window is described by text, window_seconds only when fixed.
+ALTER TABLE slo_objectives ALTER COLUMN window_seconds DROP NOT NULL;
+ALTER TABLE slo_objectives ADD COLUMN IF NOT EXISTS time_window VARCHAR;
 
 -- Evaluations as of a time; re-evaluating the same as_of replaces its rows.
 CREATE TABLE IF NOT EXISTS slo_status (
@@ -141,6 +144,10 @@ CREATE TABLE IF NOT EXISTS slo_status (
     status             VARCHAR NOT NULL,
     evaluated_at       TIMESTAMP NOT NULL
 );
+-- Added with budgeting methods, corrections and policies; ALTER keeps warehouses made before them usable.
+ALTER TABLE slo_status ADD COLUMN IF NOT EXISTS policy_state VARCHAR;
+ALTER TABLE slo_status ADD COLUMN IF NOT EXISTS data_completeness DOUBLE;
+ALTER TABLE slo_status ADD COLUMN IF NOT EXISTS details VARCHAR;   -- JSON: period, budget units, exhaustion, corrections
 
 -- Hourly good/total per SLO indicator, for charts and later models.
 CREATE TABLE IF NOT EXISTS slo_hourly (

@@ -1,2 +1,7 @@
 DELETE FROM slo_objectives;
-INSERT INTO slo_objectives SELECT * FROM new_objectives;
+INSERT INTO slo_objectives
+    (slo, display_name, service, objective, objective_index, target, budgeting_method, window_seconds,
+     time_window, source_file, definition)
+SELECT slo, display_name, service, objective, objective_index, target, budgeting_method, window_seconds,
+       time_window, source_file, definition
+FROM new_objectives;

@@ -59,12 +59,20 @@ def test_ingest_then_evaluate_json(tmp_path: Path, capsys: pytest.CaptureFixture
         "target",
         "budgeting_method",
         "window",
+        "period",
         "good",
         "total",
         "sli",
         "error_budget",
         "burn_rates",
         "status",
+        "budget_units",
+        "time_to_exhaustion",
+        "policy_state",
+        "data_completeness",
+        "corrections_applied",
+        "timeslices",
+        "no_data_reason",
     }
     assert set(first["burn_rates"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d", "window"}
     # as_of defaults to the end of the newest minute, 10:20; the 1d window is [2026-02-28T10:20, 10:20).
@@ -75,7 +83,26 @@ def test_ingest_then_evaluate_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert first["status"] == "breached"
     # 5m = minutes 15..19: 503s at minutes 16 and 18 -> 2 of 50 = 0.04, / 0.01 = 4.0.
     assert first["burn_rates"]["5m"] == pytest.approx(4.0)
-    # At 90%: consumed 0.05 / 0.1 = 0.5 -> remaining 0.5, ok.
+    # Budget units at 99% over the 1,440-minute window: allowed bad events 0.01 * 200 = 2, bad 10, left -8;
+    # budget minutes 0.01 * 1440 = 14.4; bad minutes (10/200) * 1440 = 72; left 14.4 - 72 = -57.6.
+    units = first["budget_units"]
+    assert units["allowed_bad_events"] == pytest.approx(2.0) and units["bad_events"] == 10
+    assert units["bad_events_left"] == pytest.approx(-8.0)
+    assert units["budget_minutes"] == pytest.approx(14.4) and units["bad_minutes"] == pytest.approx(72.0)
+    assert units["bad_minutes_left"] == pytest.approx(-57.6)
+    # Already overspent: exhausted now at any burn rate; the default policy says so.
+    assert first["time_to_exhaustion"] == {"1h": 0.0, "1d": 0.0}
+    assert first["policy_state"] == "exhausted"
+    # Data arrived in 20 of the window's 1,440 minutes.
+    assert first["data_completeness"] == pytest.approx(20 / 1440)
+    assert first["corrections_applied"] == {"count": 0, "ids": [], "excluded_minutes": 0}
+    assert (
+        first["period"] == first["window"] and first["timeslices"] is None and first["no_data_reason"] is None
+    )
+    # At 90%: consumed 0.05 / 0.1 = 0.5 -> remaining 0.5, ok. Policy: 0.5 is not below 0.5, and the 6h burn
+    # rate 0.5 is not above 6 -> healthy. At burn 1d = 0.5, the remaining half lasts 0.5 * 1 d / 0.5 = 1 day.
+    assert payload[1]["policy_state"] == "healthy"
+    assert payload[1]["time_to_exhaustion"]["1d"] == pytest.approx(86400.0)
     assert payload[1]["error_budget"]["remaining"] == pytest.approx(0.5)
     assert payload[1]["status"] == "ok"
 

@@ -322,7 +322,7 @@ def test_parquet_categorical_and_unsupported_types(
 def test_timestamp_forms(
     tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, text: str, expected: object
 ) -> None:
-    path = write(tmp_path / "t.csv", f"timestamp,service,status_code\n\"{text}\",a,200\n")
+    path = write(tmp_path / "t.csv", f'timestamp,service,status_code\n"{text}",a,200\n')
     result = ingest_file(warehouse, path, now=NOW)
     loaded = warehouse.execute("SELECT ts FROM raw_events").fetchall()
     assert loaded == ([(expected,)] if expected else [])

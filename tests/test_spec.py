@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from pipelines.slo.filters import Bound, EventFilter, FilterError, compile_filter
-from pipelines.slo.spec import SpecError, load_slos, parse_documents, parse_rolling_duration
+from pipelines.slo.spec import (
+    SpecError,
+    export_yaml,
+    load_catalog,
+    load_slos,
+    parse_documents,
+    parse_rolling_duration,
+)
+from pipelines.slo.windows import CalendarWindow, Duration, RollingWindow
 from tests.conftest import REPO_ROOT, write
 
 ISSUE_EXAMPLE = """\
@@ -49,7 +58,7 @@ def test_the_issue_example_loads_as_is() -> None:
     assert problems == []
     (slo,) = slos
     assert slo.name == "checkout-availability" and slo.service == "checkout"
-    assert slo.window == timedelta(days=28)
+    assert slo.window == RollingWindow(Duration(28, "d"))
     assert slo.objectives[0].target == Decimal("0.999")
     # lt 500 on integer status codes is "at most 499".
     assert slo.good == EventFilter(services=frozenset({"checkout"}), status_max=499)
@@ -200,3 +209,172 @@ def test_good_and_bad_inherit_the_total_services() -> None:
     (slo,), problems = parse_documents(text, "x.yaml")
     assert problems == []
     assert slo.total.services == slo.good.services == frozenset({"checkout", "cart"})
+
+
+CATALOG = {
+    "services.yaml": """
+apiVersion: openslo/v1
+kind: Service
+metadata: {name: checkout}
+spec: {description: Checkout flow}
+---
+apiVersion: openslo/v1
+kind: DataSource
+metadata: {name: warehouse}
+spec: {type: sloscope, connectionDetails: {}}
+""",
+    "indicators.yaml": """
+- apiVersion: openslo/v1
+  kind: SLI
+  metadata: {name: checkout-ok}
+  spec:
+    ratioMetric:
+      good: {metricSource: {metricSourceRef: warehouse, spec: {status_code: {lt: 500}}}}
+      total: {metricSource: {metricSourceRef: warehouse, spec: {service: checkout}}}
+""",
+    "alerts.yaml": """
+apiVersion: openslo/v1
+kind: AlertCondition
+metadata: {name: fast-burn}
+spec:
+  severity: page
+  condition: {kind: burnrate, op: gte, threshold: 14.4, lookbackWindow: 1h, alertAfter: 5m}
+---
+apiVersion: openslo/v1
+kind: AlertNotificationTarget
+metadata: {name: oncall}
+spec: {target: pagerduty, description: primary on-call}
+---
+apiVersion: openslo/v1
+kind: AlertPolicy
+metadata: {name: page-fast-burn}
+spec:
+  alertWhenNoData: true
+  conditions: [{conditionRef: fast-burn}]
+  notificationTargets: [{targetRef: oncall}]
+""",
+    "slo.yaml": """
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: checkout-monthly
+  annotations: {sloscope.io/minimum-events: "100"}
+spec:
+  service: checkout
+  indicatorRef: checkout-ok
+  timeWindow:
+    - duration: 1M
+      calendar: {startTime: "2026-01-01 00:00:00", timeZone: Europe/Berlin}
+  budgetingMethod: Timeslices
+  objectives:
+    - {displayName: good minutes, target: 0.99, timeSliceTarget: 0.95, timeSliceWindow: 1m}
+  alertPolicies: [{alertPolicyRef: page-fast-burn}]
+""",
+}
+
+
+def _catalog_dir(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        write(tmp_path / "slos" / name, text)
+    return tmp_path / "slos"
+
+
+def test_references_resolve_across_files(tmp_path: Path) -> None:
+    (slo,) = load_slos(_catalog_dir(tmp_path, CATALOG))
+    assert slo.indicator_name == "checkout-ok"
+    assert slo.window == CalendarWindow(Duration(1, "M"), datetime(2026, 1, 1), "Europe/Berlin")
+    assert slo.budgeting_method == "Timeslices"
+    assert (
+        slo.objectives[0].time_slice_target == Decimal("0.95") and slo.objectives[0].time_slice_minutes == 1
+    )
+    assert slo.minimum_events == 100
+    (policy,) = slo.alert_policies
+    assert (policy.name, policy.alert_when_no_data, policy.targets) == ("page-fast-burn", True, ("oncall",))
+    assert (policy.condition.severity, policy.condition.threshold, policy.condition.lookback_window) == (
+        "page",
+        14.4,
+        "1h",
+    )
+
+
+def test_unresolved_references_are_named(tmp_path: Path) -> None:
+    broken = dict(CATALOG)
+    broken["slo.yaml"] = (
+        CATALOG["slo.yaml"]
+        .replace("indicatorRef: checkout-ok", "indicatorRef: nope")
+        .replace("alertPolicyRef: page-fast-burn", "alertPolicyRef: missing")
+    )
+    with pytest.raises(SpecError) as caught:
+        load_slos(_catalog_dir(tmp_path, broken))
+    (problem,) = caught.value.problems
+    assert problem.endswith("slo.yaml: spec.indicatorRef: no SLI named 'nope' (defined: checkout-ok)")
+    broken["slo.yaml"] = CATALOG["slo.yaml"].replace("service: checkout", "service: cart")
+    with pytest.raises(SpecError) as caught:
+        load_slos(_catalog_dir(tmp_path / "b", broken))
+    assert caught.value.problems[0].endswith("spec.service: no Service named 'cart' (defined: checkout)")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "timeSliceTarget: 0.95, timeSliceWindow: 1m",
+            "timeSliceTarget: 0.95",
+            "spec.objectives[0].timeSliceWindow: required with budgetingMethod Timeslices",
+        ),
+        (
+            "timeSliceWindow: 1m",
+            "timeSliceWindow: 7m",
+            "spec.objectives[0].timeSliceWindow: with a calendar window the slice must divide one hour, "
+            "got 7m",
+        ),
+        (
+            'sloscope.io/minimum-events: "100"',
+            'sloscope.io/minimum-events: "lots"',
+            "metadata.annotations.sloscope.io/minimum-events: expected a whole number >= 1, got 'lots'",
+        ),
+        (
+            "budgetingMethod: Timeslices",
+            "budgetingMethod: Occurrences",
+            "spec.objectives[0]: timeSliceTarget and timeSliceWindow apply to Timeslices budgeting only",
+        ),
+    ],
+)
+def test_timeslice_validation(tmp_path: Path, old: str, new: str, message: str) -> None:
+    broken = dict(CATALOG)
+    broken["slo.yaml"] = CATALOG["slo.yaml"].replace(old, new)
+    with pytest.raises(SpecError) as caught:
+        load_slos(_catalog_dir(tmp_path, broken))
+    assert caught.value.problems[0].endswith(message)
+
+
+def test_rolling_window_must_be_a_multiple_of_the_slice() -> None:
+    text = ISSUE_EXAMPLE.replace("budgetingMethod: Occurrences", "budgetingMethod: Timeslices").replace(
+        "target: 0.999", "target: 0.999\n      timeSliceTarget: 0.9\n      timeSliceWindow: 5h"
+    )
+    _, problems = parse_documents(text, "x.yaml")
+    assert problems == ["x.yaml: spec.objectives[0].timeSliceWindow: 5h does not divide the 28d window"]
+
+
+def test_export_round_trips(tmp_path: Path) -> None:
+    catalog = load_catalog(_catalog_dir(tmp_path, CATALOG))
+    exported = export_yaml(catalog)
+    write(tmp_path / "again" / "all.yaml", exported)
+    again = load_catalog(tmp_path / "again")
+    assert export_yaml(again) == exported
+    assert [replace(s, source_file="") for s in again.slos] == [
+        replace(s, source_file="") for s in catalog.slos
+    ]
+    # One document per kind defined above (the nested "kind: burnrate" is indented).
+    assert sorted(line for line in exported.splitlines() if line.startswith("kind:")) == sorted(
+        f"kind: {k}"
+        for k in (
+            "SLO",
+            "SLI",
+            "Service",
+            "DataSource",
+            "AlertPolicy",
+            "AlertCondition",
+            "AlertNotificationTarget",
+        )
+    )

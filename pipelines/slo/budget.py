@@ -13,7 +13,7 @@ Arithmetic is exact (integers and ``Fraction``) until the final conversion to fl
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -24,8 +24,19 @@ import numpy as np
 import polars as pl
 
 from pipelines import sqlfiles
+from pipelines.slo.corrections import Correction, active_corrections, excluded_minute_mask
 from pipelines.slo.filters import EventFilter
-from pipelines.slo.spec import SloDefinition
+from pipelines.slo.policies import DEFAULT_POLICIES, PolicySet
+from pipelines.slo.spec import Objective, SloDefinition
+from pipelines.slo.timeslices import (
+    BudgetUnits,
+    occurrence_units,
+    ratio_timeslices,
+    time_to_exhaustion,
+    timeslice_burn_rate,
+    timeslice_units,
+    timeslices,
+)
 from pipelines.warehouse import query_frame
 
 BURN_RATE_WINDOWS: dict[str, timedelta] = {
@@ -67,9 +78,20 @@ class ObjectiveStatus:
     budget_remaining: float | None
     burn_rates: dict[str, float | None]
     status: str
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    budget_units: dict[str, Any] = field(default_factory=dict)
+    time_to_exhaustion: dict[str, float | None] = field(default_factory=dict)
+    policy_state: str = "no_data"
+    data_completeness: float | None = None
+    corrections_applied: dict[str, Any] = field(default_factory=dict)
+    timeslices: dict[str, Any] | None = None
+    no_data_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``sloscope evaluate --json`` contract."""
+        period_start = self.period_start or self.window_start
+        period_end = self.period_end or self.window_end
         return {
             "slo": self.slo,
             "service": self.service,
@@ -77,18 +99,49 @@ class ObjectiveStatus:
             "target": self.target,
             "budgeting_method": self.budgeting_method,
             "window": {"start": _iso(self.window_start), "end": _iso(self.window_end)},
+            "period": {"start": _iso(period_start), "end": _iso(period_end)},
             "good": self.good,
             "total": self.total,
             "sli": self.sli,
             "error_budget": {"consumed": self.budget_consumed, "remaining": self.budget_remaining},
             "burn_rates": dict(self.burn_rates),
             "status": self.status,
+            "budget_units": dict(self.budget_units),
+            "time_to_exhaustion": dict(self.time_to_exhaustion),
+            "policy_state": self.policy_state,
+            "data_completeness": self.data_completeness,
+            "corrections_applied": dict(self.corrections_applied),
+            "timeslices": self.timeslices,
+            "no_data_reason": self.no_data_reason,
         }
 
+    _DETAILS = (
+        "period_start",
+        "period_end",
+        "budget_units",
+        "time_to_exhaustion",
+        "corrections_applied",
+        "timeslices",
+        "no_data_reason",
+    )
+
     def as_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        """A row of the ``slo_status`` table (nested figures as JSON text)."""
+        row = {k: v for k, v in asdict(self).items() if k not in self._DETAILS}
         row["burn_rates"] = json.dumps(self.burn_rates)
+        details = {k: getattr(self, k) for k in self._DETAILS}
+        row["details"] = json.dumps(details, default=lambda v: v.isoformat())
         return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ObjectiveStatus:
+        values = dict(row)
+        values["burn_rates"] = json.loads(values["burn_rates"])
+        details = json.loads(values.pop("details") or "{}")
+        for key in ("period_start", "period_end"):
+            if details.get(key):
+                details[key] = datetime.fromisoformat(details[key])
+        return cls(**values, **details)
 
 
 def _iso(moment: datetime) -> str:
@@ -183,29 +236,93 @@ def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
     return newest + timedelta(minutes=1)
 
 
+@dataclass(frozen=True)
+class _Minutes:
+    """Dense per-minute arrays over [start, start + len): good, total, and whether data arrived."""
+
+    start: datetime
+    good: np.ndarray
+    total: np.ndarray
+    present: np.ndarray
+    excluded: np.ndarray
+
+    def index(self, moment: datetime) -> int:
+        return int((moment - self.start).total_seconds() // 60)
+
+
+def _dense(series: pl.DataFrame, start: datetime, end: datetime, excluded: np.ndarray) -> _Minutes:
+    minutes = int((end - start).total_seconds() // 60)
+    good = np.zeros(minutes, dtype=np.int64)
+    total = np.zeros(minutes, dtype=np.int64)
+    present = np.zeros(minutes, dtype=bool)
+    if series.height:
+        offsets = series.select(((pl.col("bucket_start") - pl.lit(start)).dt.total_minutes()).alias("i"))["i"]
+        index = offsets.to_numpy().astype(np.int64)
+        good[index] = series["good"].to_numpy()
+        total[index] = series["total"].to_numpy()
+        present[index] = True
+    # Corrected minutes count neither as good nor as total, nor as missing data.
+    good[excluded] = 0
+    total[excluded] = 0
+    present[excluded] = False
+    return _Minutes(start, good, total, present, excluded)
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
 def evaluate_slo(
-    con: duckdb.DuckDBPyConnection, slo: SloDefinition, as_of: datetime, *, at_risk_remaining: float = 0.25
+    con: duckdb.DuckDBPyConnection,
+    slo: SloDefinition,
+    as_of: datetime,
+    *,
+    at_risk_remaining: float = 0.25,
+    corrections: list[Correction] | None = None,
+    policies: PolicySet | None = None,
 ) -> list[ObjectiveStatus]:
     """Every objective of one SLO as of ``as_of`` (exclusive end of the window)."""
     as_of = floor_minute(as_of)  # minute buckets: a window must start and end on a minute
-    lookback = max([slo.window, *BURN_RATE_WINDOWS.values()])
-    series = good_and_total(con, slo, as_of - lookback, as_of)
-    age = (pl.lit(as_of) - pl.col("bucket_start")).dt.total_minutes()
-    ages = series.select(age.alias("age"))["age"].to_numpy()
-    good = series["good"].to_numpy().astype(np.int64)
-    total = series["total"].to_numpy().astype(np.int64)
+    window_start, _ = slo.window.bounds(as_of)
+    period_start, period_end = slo.window.period(as_of)
+    lookback_start = min(window_start, as_of - max(BURN_RATE_WINDOWS.values()))
+    minutes_total = int((as_of - lookback_start).total_seconds() // 60)
+    applied = corrections or []
+    excluded = excluded_minute_mask(applied, lookback_start, minutes_total)
+    data = _dense(good_and_total(con, slo, lookback_start, as_of), lookback_start, as_of, excluded)
+    first = data.index(window_start)
+    window_minutes = minutes_total - first
+    period_minutes = int((period_end - period_start).total_seconds() // 60)
+    good, total = data.good[first:], data.total[first:]
+    window_good, window_total = int(good.sum()), int(total.sum())
+    excluded_in_window = int(data.excluded[first:].sum())
+    expected = window_minutes - excluded_in_window
+    completeness = float(Fraction(int(data.present[first:].sum()), expected)) if expected else None
+    overlapping = [c for c in applied if c.intervals(window_start, as_of)]
+    corrections_applied = {
+        "count": len(overlapping),
+        "ids": [c.correction_id for c in overlapping],
+        "excluded_minutes": excluded_in_window,
+    }
+    no_data_reason = None
+    if window_total == 0:
+        no_data_reason = "no events in the window"
+    elif window_total < slo.minimum_events:
+        no_data_reason = (
+            f"{window_total} events in the window, fewer than the minimum of {slo.minimum_events}"
+        )
+    chosen = policies or DEFAULT_POLICIES
 
-    def window_sums(span: timedelta) -> tuple[int, int]:
-        inside = ages <= span.total_seconds() / 60
-        return int(good[inside].sum()), int(total[inside].sum())
-
-    window_good, window_total = window_sums(slo.window)
-    spans = {label: window_sums(span) for label, span in BURN_RATE_WINDOWS.items()}
     results = []
     for objective in slo.objectives:
-        sli, consumed, remaining = budget_figures(window_good, window_total, objective.target)
-        rates = {label: burn_rate(g, t, objective.target) for label, (g, t) in spans.items()}
-        rates["window"] = burn_rate(window_good, window_total, objective.target)
+        figures = _objective_figures(slo, objective, data, first, window_minutes, period_minutes)
+        sli, consumed, remaining, rates, units, slices = figures
+        if no_data_reason:
+            sli = consumed = remaining = None
+        period = period_end - period_start
+        exhaustion = {
+            label: _seconds(time_to_exhaustion(remaining, rates.get(label), period)) for label in ("1h", "1d")
+        }
         results.append(
             ObjectiveStatus(
                 slo=slo.name,
@@ -215,7 +332,7 @@ def evaluate_slo(
                 objective_index=objective.index,
                 target=float(objective.target),
                 budgeting_method=slo.budgeting_method,
-                window_start=as_of - slo.window,
+                window_start=window_start,
                 window_end=as_of,
                 good=window_good,
                 total=window_total,
@@ -223,10 +340,117 @@ def evaluate_slo(
                 budget_consumed=consumed,
                 budget_remaining=remaining,
                 burn_rates=rates,
-                status=classify(window_total, remaining, at_risk_remaining),
+                status="no_data" if no_data_reason else classify(window_total, remaining, at_risk_remaining),
+                period_start=period_start,
+                period_end=period_end,
+                budget_units=units.to_json(),
+                time_to_exhaustion=exhaustion,
+                policy_state=chosen.for_slo(slo.name).state(remaining, rates),
+                data_completeness=completeness,
+                corrections_applied=corrections_applied,
+                timeslices=slices,
+                no_data_reason=no_data_reason,
             )
         )
     return results
+
+
+def _objective_figures(
+    slo: SloDefinition,
+    objective: Objective,
+    data: _Minutes,
+    first: int,
+    window_minutes: int,
+    period_minutes: int,
+) -> tuple[
+    float | None, float | None, float | None, dict[str, float | None], BudgetUnits, dict[str, Any] | None
+]:
+    """(SLI, consumed, remaining, burn rates, budget units, slice counts) by the SLO's budgeting method."""
+    target = objective.target
+    good, total = data.good[first:], data.total[first:]
+    window_good, window_total = int(good.sum()), int(total.sum())
+    n = len(data.good)
+    if slo.budgeting_method == "Occurrences":
+        sli, consumed, remaining = budget_figures(window_good, window_total, target)
+        rates: dict[str, float | None] = {}
+        for label, span in BURN_RATE_WINDOWS.items():
+            k = int(span.total_seconds() // 60)
+            rates[label] = burn_rate(int(data.good[n - k :].sum()), int(data.total[n - k :].sum()), target)
+        rates["window"] = burn_rate(window_good, window_total, target)
+        return (
+            sli,
+            consumed,
+            remaining,
+            rates,
+            occurrence_units(window_good, window_total, target, period_minutes),
+            None,
+        )
+
+    slice_minutes = objective.time_slice_minutes
+    assert slice_minutes is not None
+    # Only whole slices are judged: a calendar period's current slice is still open.
+    complete = window_minutes - window_minutes % slice_minutes
+    period_slices = period_minutes // slice_minutes
+    g, t = good[:complete], total[:complete]
+    rates = {}
+    if slo.budgeting_method == "Timeslices":
+        assert objective.time_slice_target is not None
+        result = timeslices(
+            g,
+            t,
+            slice_minutes=slice_minutes,
+            slice_target=objective.time_slice_target,
+            target=target,
+            total_slices=period_slices,
+        )
+        for label, span in BURN_RATE_WINDOWS.items():
+            k = int(span.total_seconds() // 60) // slice_minutes
+            if k == 0:
+                rates[label] = None  # the window is shorter than one slice
+                continue
+            recent = timeslices(
+                data.good[n - k * slice_minutes :],
+                data.total[n - k * slice_minutes :],
+                slice_minutes=slice_minutes,
+                slice_target=objective.time_slice_target,
+                target=target,
+            )
+            rates[label] = timeslice_burn_rate(recent.bad_slices, recent.slices, target)
+        rates["window"] = result.consumed
+        slices = {
+            "slice_minutes": slice_minutes,
+            "slices": result.slices,
+            "good": result.good_slices,
+            "bad": result.bad_slices,
+            "empty": result.empty_slices,
+            "period_slices": period_slices,
+        }
+        units = timeslice_units(result, window_good, window_total, target, period_slices * slice_minutes)
+        return result.sli, result.consumed, result.remaining, rates, units, slices
+
+    ratio = ratio_timeslices(g, t, slice_minutes=slice_minutes, target=target)
+    for label, span in BURN_RATE_WINDOWS.items():
+        k = int(span.total_seconds() // 60) // slice_minutes
+        if k == 0:
+            rates[label] = None
+            continue
+        recent = ratio_timeslices(
+            data.good[n - k * slice_minutes :],
+            data.total[n - k * slice_minutes :],
+            slice_minutes=slice_minutes,
+            target=target,
+        )
+        rates[label] = recent.consumed
+    rates["window"] = ratio.consumed
+    slices = {
+        "slice_minutes": slice_minutes,
+        "slices": ratio.slices,
+        "with_traffic": ratio.slices_with_traffic,
+        "empty": ratio.empty_slices,
+        "period_slices": period_slices,
+    }
+    units = occurrence_units(window_good, window_total, target, period_minutes)
+    return ratio.sli, ratio.consumed, ratio.remaining, rates, units, slices
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -240,9 +464,21 @@ def evaluate(
     as_of: datetime | None = None,
     *,
     at_risk_remaining: float = 0.25,
+    policies: PolicySet | None = None,
 ) -> list[ObjectiveStatus]:
+    """Every objective of every SLO, with the corrections recorded in the warehouse applied."""
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     results: list[ObjectiveStatus] = []
     for slo in sorted(slos, key=lambda s: s.name):
-        results.extend(evaluate_slo(con, slo, moment, at_risk_remaining=at_risk_remaining))
+        corrections = active_corrections(con, slo.name, slo.service)
+        results.extend(
+            evaluate_slo(
+                con,
+                slo,
+                moment,
+                at_risk_remaining=at_risk_remaining,
+                corrections=corrections,
+                policies=policies,
+            )
+        )
     return results

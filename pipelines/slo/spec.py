@@ -1,19 +1,24 @@
-"""OpenSLO v1 ``kind: SLO`` documents: parsing, validation and the domain objects evaluation uses.
+"""OpenSLO v1: parsing, validation, references across files, and the domain objects evaluation uses.
 
-Every problem is reported as ``<file>: <path>: <what was expected>``, and all problems of a folder
-are collected before raising, so a user fixes them in one pass.
+Every problem is reported as ``<file>: <path>: <what was expected>``, and all problems of a folder are
+collected before raising, so a user fixes them in one pass.
 
-Supported in this version: rolling time windows (m, h, d, w), the Occurrences budgeting method and
-ratio indicators (``good`` or ``bad`` over ``total``) whose metric source is ``type: sloscope`` with a
-declarative filter. Calendar windows, timeslices, threshold metrics and references to separate SLI
-documents are rejected with an error that says so, rather than being evaluated wrongly.
+Kinds: SLO, SLI, Service, DataSource, AlertPolicy, AlertCondition, AlertNotificationTarget, in files of
+one or more YAML documents (or YAML lists of documents). ``indicatorRef``, ``metricSourceRef``,
+``alertPolicyRef``, ``conditionRef`` and ``targetRef`` are resolved across every file of a folder.
+:func:`export_yaml` writes the canonical form back out; loading it again gives the same objects.
+
+Evaluated: rolling and calendar windows, the Occurrences, Timeslices and RatioTimeslices budgeting
+methods, and ratio indicators (``good`` or ``bad`` over ``total``) whose metric source is
+``type: sloscope`` with a declarative filter. Threshold metrics and composite objectives are rejected
+with an error that says so, rather than being evaluated wrongly.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
@@ -23,10 +28,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from pipelines.slo.filters import EventFilter, FilterError, compile_filter
+from pipelines.slo.windows import (
+    CalendarWindow,
+    RollingWindow,
+    Window,
+    WindowError,
+    parse_duration,
+    window_from_openslo,
+)
 
-_DURATION = re.compile(r"^([1-9][0-9]*)([mhdwMQY])$")
-_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 SUPPORTED_SOURCE_TYPES = ("sloscope",)
+KINDS = ("SLO", "SLI", "Service", "DataSource", "AlertPolicy", "AlertCondition", "AlertNotificationTarget")
+MINIMUM_EVENTS_ANNOTATION = "sloscope.io/minimum-events"
 
 
 class SpecError(ValueError):
@@ -39,15 +52,20 @@ class SpecError(ValueError):
 
 def parse_rolling_duration(text: str) -> timedelta:
     """``28d`` -> 28 days. ``M``, ``Q`` and ``Y`` are calendar units, meaningless for a rolling window."""
-    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"expected a duration such as 5m, 1h, 28d or 4w, got {text!r}")
-    count, unit = int(match.group(1)), match.group(2)
-    if unit not in _UNIT:
+    try:
+        duration = parse_duration(text)
+    except WindowError as exc:
+        raise ValueError(str(exc)) from exc
+    fixed = duration.fixed()
+    if fixed is None:
         raise ValueError(
-            f"unit {unit!r} (months, quarters, years) needs a calendar window, not a rolling one"
+            f"unit {duration.unit!r} (months, quarters, years) needs a calendar window, not a rolling one"
         )
-    return count * _UNIT[unit]
+    return fixed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Document models (camelCase on the wire, unknown fields rejected so typos are caught)
 
 
 class _Model(BaseModel):
@@ -62,16 +80,22 @@ class Metadata(_Model):
 
 
 class MetricSource(_Model):
-    type: str
-    spec: dict[str, Any] | None = None
     metric_source_ref: str | None = None
+    type: str | None = None
+    spec: dict[str, Any] | None = None
 
     @field_validator("type")
     @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value not in SUPPORTED_SOURCE_TYPES:
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in SUPPORTED_SOURCE_TYPES:
             raise ValueError(f"metric source type {value!r} is not supported; expected 'sloscope'")
         return value
+
+    @model_validator(mode="after")
+    def _typed(self) -> MetricSource:
+        if self.metric_source_ref is None and self.type is None:
+            raise ValueError("give type (sloscope) or metricSourceRef")
+        return self
 
 
 class Metric(_Model):
@@ -82,16 +106,25 @@ class RatioMetric(_Model):
     counter: bool = True
     good: Metric | None = None
     bad: Metric | None = None
-    total: Metric
+    total: Metric | None = None
+    raw_type: Literal["success", "failure"] | None = None
+    raw: Metric | None = None
 
     @model_validator(mode="after")
-    def _one_of_good_bad(self) -> RatioMetric:
+    def _shape(self) -> RatioMetric:
+        if self.raw is not None or self.raw_type is not None:
+            raise ValueError(
+                "raw ratio metrics (raw, rawType) are not supported yet; use good or bad over total"
+            )
+        if self.total is None:
+            raise ValueError("total is required")
         if (self.good is None) == (self.bad is None):
             raise ValueError("give exactly one of good or bad")
         return self
 
 
 class IndicatorSpec(_Model):
+    description: str | None = None
     ratio_metric: RatioMetric | None = None
     threshold_metric: dict[str, Any] | None = None
 
@@ -109,30 +142,35 @@ class Indicator(_Model):
     spec: IndicatorSpec
 
 
+class SliDocument(_Model):
+    api_version: Literal["openslo/v1"]
+    kind: Literal["SLI"]
+    metadata: Metadata
+    spec: IndicatorSpec
+
+
+class Calendar(_Model):
+    start_time: str | datetime
+    time_zone: str = "UTC"
+
+
 class TimeWindow(_Model):
     duration: str
     is_rolling: bool = False
-    calendar: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _rolling(self) -> TimeWindow:
-        if self.calendar is not None and self.is_rolling:
-            raise ValueError("calendar is given with isRolling: true; a window is either rolling or calendar")
-        if not self.is_rolling:
-            raise ValueError("calendar windows are not supported yet; use isRolling: true")
-        parse_rolling_duration(self.duration)
-        return self
+    calendar: Calendar | None = None
 
 
 class ObjectiveModel(_Model):
     display_name: str | None = None
     name: str | None = None
+    op: Literal["lte", "gte", "lt", "gt"] | None = None
+    value: float | None = None
     target: float | None = None
     target_percent: float | None = None
-    op: str | None = None
-    value: float | None = None
     time_slice_target: float | None = None
     time_slice_window: str | None = None
+    indicator: Indicator | None = None
+    indicator_ref: str | None = None
     composite_weight: float | None = None
 
     @model_validator(mode="after")
@@ -142,6 +180,16 @@ class ObjectiveModel(_Model):
         exact = self.exact_target()
         if not Decimal(0) < exact < Decimal(1):
             raise ValueError(f"target must lie strictly between 0 and 1 (0% and 100%), got {exact}")
+        if self.time_slice_target is not None and not 0 < self.time_slice_target <= 1:
+            raise ValueError(f"timeSliceTarget must lie in (0, 1], got {self.time_slice_target}")
+        if self.indicator is not None or self.indicator_ref is not None or self.composite_weight is not None:
+            raise ValueError(
+                "composite objectives (indicator, indicatorRef, compositeWeight) are not supported yet"
+            )
+        if self.op is not None or self.value is not None:
+            raise ValueError(
+                "op/value objectives need a thresholdMetric indicator, which is not supported yet"
+            )
         return self
 
     def exact_target(self) -> Decimal:
@@ -154,6 +202,10 @@ class ObjectiveModel(_Model):
             raise ValueError("target is not a number") from exc
 
 
+class AlertPolicyRef(_Model):
+    alert_policy_ref: str
+
+
 class SloSpec(_Model):
     description: str | None = None
     service: str = Field(min_length=1, max_length=200)
@@ -162,16 +214,12 @@ class SloSpec(_Model):
     time_window: list[TimeWindow] = Field(min_length=1, max_length=1)
     budgeting_method: Literal["Occurrences", "Timeslices", "RatioTimeslices"]
     objectives: list[ObjectiveModel] = Field(min_length=1)
-    alert_policies: list[Any] | None = None
+    alert_policies: list[AlertPolicyRef | AlertPolicyDocument] | None = None
 
     @model_validator(mode="after")
-    def _supported(self) -> SloSpec:
-        if self.indicator_ref is not None:
-            raise ValueError("indicatorRef is not supported yet; give the indicator inline")
-        if self.indicator is None:
-            raise ValueError("indicator is required")
-        if self.budgeting_method != "Occurrences":
-            raise ValueError(f"budgetingMethod {self.budgeting_method} is not supported yet; use Occurrences")
+    def _indicator(self) -> SloSpec:
+        if (self.indicator is None) == (self.indicator_ref is None):
+            raise ValueError("give exactly one of indicator or indicatorRef")
         return self
 
 
@@ -182,11 +230,146 @@ class SloDocument(_Model):
     spec: SloSpec
 
 
+class ServiceSpec(_Model):
+    description: str | None = None
+
+
+class ServiceDocument(_Model):
+    api_version: Literal["openslo/v1"]
+    kind: Literal["Service"]
+    metadata: Metadata
+    spec: ServiceSpec = Field(default_factory=ServiceSpec)
+
+
+class DataSourceSpec(_Model):
+    description: str | None = None
+    type: str
+    connection_details: dict[str, Any] | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in SUPPORTED_SOURCE_TYPES:
+            raise ValueError(f"data source type {value!r} is not supported; expected 'sloscope'")
+        return value
+
+
+class DataSourceDocument(_Model):
+    api_version: Literal["openslo/v1"]
+    kind: Literal["DataSource"]
+    metadata: Metadata
+    spec: DataSourceSpec
+
+
+class BurnRateCondition(_Model):
+    kind: Literal["burnrate"]
+    op: Literal["lte", "gte", "lt", "gt"]
+    threshold: float = Field(gt=0)
+    lookback_window: str
+    alert_after: str = "0m"
+
+    @field_validator("lookback_window", "alert_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if value in ("0m", "0s"):
+            return value
+        parse_rolling_duration(value)
+        return value
+
+
+class AlertConditionSpec(_Model):
+    description: str | None = None
+    severity: str = Field(min_length=1)
+    condition: BurnRateCondition
+
+
+class AlertConditionDocument(_Model):
+    api_version: Literal["openslo/v1"] | None = None
+    kind: Literal["AlertCondition"]
+    metadata: Metadata
+    spec: AlertConditionSpec
+
+
+class ConditionRef(_Model):
+    condition_ref: str
+
+
+class NotificationTargetSpec(_Model):
+    description: str | None = None
+    target: str = Field(min_length=1)
+
+
+class NotificationTargetDocument(_Model):
+    api_version: Literal["openslo/v1"] | None = None
+    kind: Literal["AlertNotificationTarget"]
+    metadata: Metadata
+    spec: NotificationTargetSpec
+
+
+class TargetRef(_Model):
+    target_ref: str
+
+
+class AlertPolicySpec(_Model):
+    description: str | None = None
+    alert_when_no_data: bool = False
+    alert_when_resolved: bool = False
+    alert_when_breaching: bool = True
+    conditions: list[ConditionRef | AlertConditionDocument] = Field(min_length=1, max_length=1)
+    notification_targets: list[TargetRef | NotificationTargetDocument] = Field(default_factory=list)
+
+
+class AlertPolicyDocument(_Model):
+    api_version: Literal["openslo/v1"] | None = None
+    kind: Literal["AlertPolicy"]
+    metadata: Metadata
+    spec: AlertPolicySpec
+
+
+SloSpec.model_rebuild()
+
+_MODELS: dict[str, type[_Model]] = {
+    "SLO": SloDocument,
+    "SLI": SliDocument,
+    "Service": ServiceDocument,
+    "DataSource": DataSourceDocument,
+    "AlertPolicy": AlertPolicyDocument,
+    "AlertCondition": AlertConditionDocument,
+    "AlertNotificationTarget": NotificationTargetDocument,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Domain objects
+
+
 @dataclass(frozen=True)
 class Objective:
     name: str
     index: int
     target: Decimal
+    time_slice_target: Decimal | None = None
+    time_slice_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class AlertCondition:
+    name: str
+    severity: str
+    op: str
+    threshold: float
+    lookback_window: str
+    alert_after: str
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    name: str
+    alert_when_no_data: bool
+    alert_when_resolved: bool
+    alert_when_breaching: bool
+    condition: AlertCondition
+    targets: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -194,15 +377,25 @@ class SloDefinition:
     name: str
     display_name: str
     service: str
-    window: timedelta
-    window_text: str
+    window: Window
     budgeting_method: str
     total: EventFilter
     good: EventFilter | None
     bad: EventFilter | None
     objectives: tuple[Objective, ...]
     source_file: str
-    document: dict[str, Any]
+    document: dict[str, Any] = field(compare=False)
+    indicator_name: str | None = None
+    description: str | None = None
+    minimum_events: int = 1
+    alert_policies: tuple[AlertPolicy, ...] = ()
+
+    @property
+    def window_text(self) -> str:
+        window = self.window
+        if isinstance(window, CalendarWindow):
+            return f"{window.duration} calendar ({window.time_zone})"
+        return str(window.duration)
 
     @property
     def thresholds(self) -> dict[str, set[float]]:
@@ -219,11 +412,29 @@ class SloDefinition:
         return {s: t for s, t in needed.items() if t}
 
 
+@dataclass
+class Catalog:
+    """Every valid document of a folder, by kind and name, and the SLOs built from them."""
+
+    documents: dict[str, dict[str, tuple[str, _Model]]] = field(default_factory=dict)
+    slos: list[SloDefinition] = field(default_factory=list)
+
+    def get(self, kind: str, name: str) -> _Model | None:
+        found = self.documents.get(kind, {}).get(name)
+        return found[1] if found else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parsing
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif str(part) in _MODELS or str(part).startswith(("ConditionRef", "TargetRef", "AlertPolicyRef")):
+            continue  # pydantic's union-branch names are noise in a path
         else:
             out += ("." if out else "") + str(part)
     return out or "(document)"
@@ -239,55 +450,13 @@ def _pydantic_problems(source: str, exc: ValidationError) -> list[str]:
             message = "required field is missing"
         elif err["type"] == "literal_error":
             message = f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
-        problems.append(f"{source}: {_location(err['loc'])}: {message}")
+        problem = f"{source}: {_location(err['loc'])}: {message}"
+        if problem not in problems:
+            problems.append(problem)
     return problems
 
 
-def _definition(doc: SloDocument, raw: dict[str, Any], source: str) -> SloDefinition:
-    spec = doc.spec
-    ratio = spec.indicator.spec.ratio_metric  # type: ignore[union-attr]
-    base = "spec.indicator.spec.ratioMetric"
-
-    def compile_part(metric: Metric | None, part: str, services: frozenset[str]) -> EventFilter | None:
-        if metric is None:
-            return None
-        return compile_filter(
-            metric.metric_source.spec, default_services=services, path=f"{base}.{part}.metricSource.spec"
-        )
-
-    # The total defaults to the SLO's service; good and bad default to the total's services, so that the
-    # good and the bad form of one SLO count the same events.
-    total = compile_part(ratio.total, "total", frozenset({spec.service}))
-    assert total is not None
-
-    window = spec.time_window[0]
-    objectives = tuple(
-        Objective(
-            name=o.display_name or o.name or f"target {o.exact_target()}", index=i, target=o.exact_target()
-        )
-        for i, o in enumerate(spec.objectives)
-    )
-    names = [o.name for o in objectives]
-    if len(set(names)) != len(names):
-        raise FilterError("spec.objectives", "objective names (displayName) must be unique within an SLO")
-    return SloDefinition(
-        name=doc.metadata.name,
-        display_name=doc.metadata.display_name or doc.metadata.name,
-        service=spec.service,
-        window=parse_rolling_duration(window.duration),
-        window_text=window.duration,
-        budgeting_method=spec.budgeting_method,
-        total=total,
-        good=compile_part(ratio.good, "good", total.services),
-        bad=compile_part(ratio.bad, "bad", total.services),
-        objectives=objectives,
-        source_file=source,
-        document=raw,
-    )
-
-
-def parse_documents(text: str, source: str) -> tuple[list[SloDefinition], list[str]]:
-    """SLOs in one YAML text (one or more documents, or a list); problems instead of exceptions."""
+def _documents_of(text: str, source: str) -> tuple[list[tuple[str, Any]], list[str]]:
     try:
         loaded = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
@@ -295,62 +464,287 @@ def parse_documents(text: str, source: str) -> tuple[list[SloDefinition], list[s
     documents: list[Any] = []
     for item in loaded:
         documents.extend(item if isinstance(item, list) else [item])
-    slos: list[SloDefinition] = []
-    problems: list[str] = []
-    for position, raw in enumerate(documents):
-        where = source if len(documents) == 1 else f"{source} (document {position + 1})"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected a mapping (an OpenSLO document), got {type(raw).__name__}")
-            continue
-        if raw.get("kind") != "SLO" and raw.get("apiVersion") == "openslo/v1":
-            problems.append(
-                f"{where}: kind: {raw.get('kind')!r} documents are not supported yet; expected SLO"
+    located = [
+        (source if len(documents) == 1 else f"{source} (document {i + 1})", d)
+        for i, d in enumerate(documents)
+    ]
+    return located, []
+
+
+def _validate(where: str, raw: Any) -> tuple[_Model | None, list[str]]:
+    if not isinstance(raw, dict):
+        return None, [f"{where}: expected a mapping (an OpenSLO document), got {type(raw).__name__}"]
+    kind = raw.get("kind")
+    if kind not in _MODELS:
+        return None, [f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}"]
+    try:
+        return _MODELS[kind].model_validate(raw), []
+    except ValidationError as exc:
+        return None, _pydantic_problems(where, exc)
+
+
+class _Builder:
+    """Turns validated documents into domain objects, resolving references against the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def _ref(self, kind: str, name: str, path: str) -> _Model:
+        found = self.catalog.get(kind, name)
+        if found is None:
+            known = sorted(self.catalog.documents.get(kind, {}))
+            listed = f" (defined: {', '.join(known)})" if known else ""
+            raise FilterError(path, f"no {kind} named {name!r}{listed}")
+        return found
+
+    def _metric_filter(self, metric: Metric, services: frozenset[str], path: str) -> EventFilter:
+        source = metric.metric_source
+        if source.metric_source_ref is not None:
+            self._ref("DataSource", source.metric_source_ref, f"{path}.metricSourceRef")
+        return compile_filter(source.spec, default_services=services, path=f"{path}.spec")
+
+    def _alert_policy(self, entry: AlertPolicyRef | AlertPolicyDocument, path: str) -> AlertPolicy:
+        if isinstance(entry, AlertPolicyRef):
+            policy = self._ref("AlertPolicy", entry.alert_policy_ref, f"{path}.alertPolicyRef")
+        else:
+            policy = entry
+        assert isinstance(policy, AlertPolicyDocument)
+        condition_entry = policy.spec.conditions[0]
+        if isinstance(condition_entry, ConditionRef):
+            condition = self._ref(
+                "AlertCondition", condition_entry.condition_ref, f"{path}.conditions[0].conditionRef"
             )
-            continue
+        else:
+            condition = condition_entry
+        assert isinstance(condition, AlertConditionDocument)
+        targets = []
+        for i, target in enumerate(policy.spec.notification_targets):
+            if isinstance(target, TargetRef):
+                self._ref(
+                    "AlertNotificationTarget", target.target_ref, f"{path}.notificationTargets[{i}].targetRef"
+                )
+                targets.append(target.target_ref)
+            else:
+                targets.append(target.metadata.name)
+        burn = condition.spec.condition
+        return AlertPolicy(
+            name=policy.metadata.name,
+            alert_when_no_data=policy.spec.alert_when_no_data,
+            alert_when_resolved=policy.spec.alert_when_resolved,
+            alert_when_breaching=policy.spec.alert_when_breaching,
+            condition=AlertCondition(
+                name=condition.metadata.name,
+                severity=condition.spec.severity,
+                op=burn.op,
+                threshold=burn.threshold,
+                lookback_window=burn.lookback_window,
+                alert_after=burn.alert_after,
+            ),
+            targets=tuple(targets),
+        )
+
+    def slo(self, doc: SloDocument, source: str) -> SloDefinition:
+        spec = doc.spec
+        services_known = self.catalog.documents.get("Service", {})
+        if services_known and spec.service not in services_known:
+            raise FilterError(
+                "spec.service",
+                f"no Service named {spec.service!r} (defined: {', '.join(sorted(services_known))})",
+            )
+        if spec.indicator_ref is not None:
+            sli = self._ref("SLI", spec.indicator_ref, "spec.indicatorRef")
+            assert isinstance(sli, SliDocument)
+            indicator_spec, indicator_name, base = sli.spec, sli.metadata.name, "spec.indicatorRef"
+        else:
+            assert spec.indicator is not None
+            indicator_spec = spec.indicator.spec
+            indicator_name = spec.indicator.metadata.name if spec.indicator.metadata else None
+            base = "spec.indicator.spec"
+        ratio = indicator_spec.ratio_metric
+        assert ratio is not None and ratio.total is not None
+        # The total defaults to the SLO's service; good and bad default to the total's services, so that the
+        # good and the bad form of one SLO count the same events.
+        total = self._metric_filter(
+            ratio.total, frozenset({spec.service}), f"{base}.ratioMetric.total.metricSource"
+        )
+        good = bad = None
+        if ratio.good is not None:
+            good = self._metric_filter(ratio.good, total.services, f"{base}.ratioMetric.good.metricSource")
+        if ratio.bad is not None:
+            bad = self._metric_filter(ratio.bad, total.services, f"{base}.ratioMetric.bad.metricSource")
+
+        raw_window = spec.time_window[0].model_dump(by_alias=True, exclude_none=True)
         try:
-            doc = SloDocument.model_validate(raw)
-            slos.append(_definition(doc, raw, source))
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(where, exc))
+            window = window_from_openslo(raw_window)
+        except WindowError as exc:
+            raise FilterError("spec.timeWindow[0]", str(exc)) from exc
+        objectives = tuple(
+            self._objective(o, i, spec.budgeting_method, window) for i, o in enumerate(spec.objectives)
+        )
+        names = [o.name for o in objectives]
+        if len(set(names)) != len(names):
+            raise FilterError("spec.objectives", "objective names (displayName) must be unique within an SLO")
+        policies = tuple(
+            self._alert_policy(entry, f"spec.alertPolicies[{i}]")
+            for i, entry in enumerate(spec.alert_policies or [])
+        )
+        return SloDefinition(
+            name=doc.metadata.name,
+            display_name=doc.metadata.display_name or doc.metadata.name,
+            service=spec.service,
+            window=window,
+            budgeting_method=spec.budgeting_method,
+            total=total,
+            good=good,
+            bad=bad,
+            objectives=objectives,
+            source_file=source,
+            document=canonical(doc),
+            indicator_name=indicator_name,
+            description=spec.description,
+            minimum_events=_minimum_events(doc.metadata),
+            alert_policies=policies,
+        )
+
+    @staticmethod
+    def _objective(model: ObjectiveModel, index: int, method: str, window: Window) -> Objective:
+        where = f"spec.objectives[{index}]"
+        name = model.display_name or model.name or f"target {model.exact_target()}"
+        if method == "Occurrences":
+            if model.time_slice_target is not None or model.time_slice_window is not None:
+                raise FilterError(
+                    where, "timeSliceTarget and timeSliceWindow apply to Timeslices budgeting only"
+                )
+            return Objective(name, index, model.exact_target())
+        if model.time_slice_window is None:
+            raise FilterError(f"{where}.timeSliceWindow", f"required with budgetingMethod {method}")
+        if method == "Timeslices" and model.time_slice_target is None:
+            raise FilterError(f"{where}.timeSliceTarget", "required with budgetingMethod Timeslices")
+        if method == "RatioTimeslices" and model.time_slice_target is not None:
+            raise FilterError(
+                f"{where}.timeSliceTarget", "does not apply to RatioTimeslices (slice ratios are averaged)"
+            )
+        try:
+            slice_length = parse_rolling_duration(model.time_slice_window)
+        except ValueError as exc:
+            raise FilterError(f"{where}.timeSliceWindow", str(exc)) from exc
+        minutes = int(slice_length.total_seconds() // 60)
+        if isinstance(window, RollingWindow):
+            window_minutes = int(window.duration.fixed().total_seconds() // 60)  # type: ignore[union-attr]
+            if window_minutes % minutes:
+                raise FilterError(
+                    f"{where}.timeSliceWindow",
+                    f"{model.time_slice_window} does not divide the {window.duration} window",
+                )
+        elif 60 % minutes:
+            # Calendar periods start on local wall-clock boundaries and DST days last 23 or 25 hours:
+            # slices that divide an hour tile every period exactly.
+            raise FilterError(
+                f"{where}.timeSliceWindow",
+                f"with a calendar window the slice must divide one hour, got {model.time_slice_window}",
+            )
+        slice_target = Decimal(str(model.time_slice_target)) if model.time_slice_target is not None else None
+        return Objective(name, index, model.exact_target(), slice_target, minutes)
+
+
+def _minimum_events(metadata: Metadata) -> int:
+    value = (metadata.annotations or {}).get(MINIMUM_EVENTS_ANNOTATION, 1)
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = -1
+    if number < 1:
+        raise FilterError(
+            f"metadata.annotations.{MINIMUM_EVENTS_ANNOTATION}",
+            f"expected a whole number >= 1, got {value!r}",
+        )
+    return number
+
+
+def canonical(model: _Model) -> dict[str, Any]:
+    """The document as sloscope writes it: camelCase keys, nothing unset."""
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def build_catalog(sources: Iterable[tuple[str, str]]) -> tuple[Catalog, list[str]]:
+    """A catalog from (text, source name) pairs; problems instead of exceptions."""
+    catalog = Catalog()
+    problems: list[str] = []
+    slo_docs: list[tuple[str, SloDocument]] = []
+    for text, source in sources:
+        located, file_problems = _documents_of(text, source)
+        problems.extend(file_problems)
+        for where, raw in located:
+            model, doc_problems = _validate(where, raw)
+            problems.extend(doc_problems)
+            if model is None:
+                continue
+            kind, name = raw["kind"], model.metadata.name  # type: ignore[attr-defined]
+            by_name = catalog.documents.setdefault(kind, {})
+            if name in by_name:
+                problems.append(
+                    f"{where}: metadata.name: {kind} {name!r} is already defined in {by_name[name][0]}"
+                )
+                continue
+            by_name[name] = (where, model)
+            if isinstance(model, SloDocument):
+                slo_docs.append((where, model))
+    builder = _Builder(catalog)
+    for where, doc in slo_docs:
+        try:
+            catalog.slos.append(builder.slo(doc, where.split(" (document")[0]))
         except FilterError as exc:
             problems.append(f"{where}: {exc.path}: {exc.message}")
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
-    return slos, problems
+    return catalog, problems
 
 
-def load_slos(directory: Path) -> list[SloDefinition]:
-    """All SLOs in ``*.yaml``/``*.yml`` under a folder (or one file); raises :class:`SpecError`."""
+def parse_documents(text: str, source: str) -> tuple[list[SloDefinition], list[str]]:
+    """SLOs in one YAML text (references resolved within it); problems instead of exceptions."""
+    catalog, problems = build_catalog([(text, source)])
+    return catalog.slos, problems
+
+
+def _yaml_files(directory: Path) -> list[Path]:
     if directory.is_file():
-        files = [directory]
-    elif directory.is_dir():
-        files = sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    else:
-        raise SpecError([f"{directory}: no such file or directory"])
+        return [directory]
+    if directory.is_dir():
+        return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    raise SpecError([f"{directory}: no such file or directory"])
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """Every OpenSLO document under a folder (or in one file); raises :class:`SpecError`."""
+    files = _yaml_files(directory)
     if not files:
         raise SpecError([f"{directory}: no SLO files (*.yaml, *.yml) found"])
-    slos: list[SloDefinition] = []
+    sources: list[tuple[str, str]] = []
     problems: list[str] = []
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            sources.append((path.read_text(encoding="utf-8"), str(path)))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: cannot be read: {exc}")
-            continue
-        found, file_problems = parse_documents(text, str(path))
-        slos.extend(found)
-        problems.extend(file_problems)
-    first_seen: dict[str, str] = {}
-    for slo in slos:
-        if slo.name in first_seen:
-            problems.append(
-                f"{slo.source_file}: metadata.name: SLO {slo.name!r} is already defined in "
-                f"{first_seen[slo.name]}"
-            )
-        first_seen.setdefault(slo.name, slo.source_file)
+    catalog, build_problems = build_catalog(sources)
+    problems.extend(build_problems)
     if problems:
         raise SpecError(problems)
-    return slos
+    return catalog
+
+
+def load_slos(directory: Path) -> list[SloDefinition]:
+    return load_catalog(directory).slos
+
+
+def export_yaml(catalog: Catalog) -> str:
+    """Every document in canonical form, kinds in a fixed order, names sorted: loads back to the same."""
+    docs = [
+        canonical(model)
+        for kind in KINDS
+        for _, (_, model) in sorted(catalog.documents.get(kind, {}).items())
+    ]
+    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
 
 
 def thresholds_of(slos: list[SloDefinition]) -> dict[str, set[float]]:

@@ -1,0 +1,208 @@
+"""The SLO engine end to end on hand-built warehouses: budgeting methods, calendar and rolling windows
+across daylight-saving changes, corrections, minimum events. Expected numbers are worked out by hand or
+counted by brute force from the rows written, independently of the aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from pipelines.slo.aggregate import refresh_aggregates
+from pipelines.slo.budget import evaluate
+from pipelines.slo.corrections import add_correction
+from pipelines.slo.ingest import ingest_file
+from pipelines.slo.spec import parse_documents, thresholds_of
+from tests.conftest import write
+
+NOW = datetime(2027, 1, 1)
+
+
+def slo_yaml(
+    window: str, method: str = "Occurrences", objective: str = "target: 0.99", extra: str = ""
+) -> str:
+    return f"""
+apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: lb, {extra}}}
+spec:
+  service: lb
+  indicator:
+    spec:
+      ratioMetric:
+        good: {{metricSource: {{type: sloscope, spec: {{success: true}}}}}}
+        total: {{metricSource: {{type: sloscope, spec: {{service: lb}}}}}}
+  timeWindow: [{window}]
+  budgetingMethod: {method}
+  objectives: [{{displayName: objective, {objective}}}]
+"""
+
+
+def load_counts(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, rows: list[tuple[datetime, int, int]]
+) -> None:
+    """Per-minute (start, total, good) rows through the real ingestion and aggregation."""
+    text = "timestamp,service,total,good\n" + "".join(
+        f"{t:%Y-%m-%dT%H:%M:%S}Z,lb,{n},{g}\n" for t, n, g in rows
+    )
+    ingest_file(con, write(tmp_path / "counts.csv", text), now=NOW)
+    refresh_aggregates(con, {})
+
+
+def evaluate_one(con: duckdb.DuckDBPyConnection, text: str, as_of: datetime):  # type: ignore[no-untyped-def]
+    slos, problems = parse_documents(text, "slo.yaml")
+    assert problems == []
+    refresh_aggregates(con, thresholds_of(slos))
+    (result,) = evaluate(con, slos, as_of)
+    return result
+
+
+def test_openslo_timeslices_vector(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # OpenSLO's example: a 2-week rolling window, 95% objective, 1-minute slices = 20,160 slices, and a
+    # Timeslices budget of 1,008 bad minutes (16 h 48 min). Make 504 minutes bad (ratio 0.5 < 0.95):
+    # half the budget -> remaining 0.5 and 504 bad minutes left.
+    start = datetime(2026, 6, 1)
+    rows = [(start + timedelta(minutes=m), 10, 5 if m % 40 == 0 else 10) for m in range(20_160)]
+    assert sum(1 for _, _, g in rows if g == 5) == 504
+    load_counts(warehouse, tmp_path, rows)
+    text = slo_yaml(
+        "{duration: 2w, isRolling: true}",
+        "Timeslices",
+        "target: 0.95, timeSliceTarget: 0.95, timeSliceWindow: 1m",
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(days=14))
+    assert result.timeslices == {
+        "slice_minutes": 1,
+        "slices": 20_160,
+        "good": 19_656,
+        "bad": 504,
+        "empty": 0,
+        "period_slices": 20_160,
+    }
+    assert result.budget_units["budget_minutes"] == pytest.approx(1008.0)
+    assert result.budget_units["bad_minutes"] == 504
+    assert result.budget_units["bad_minutes_left"] == pytest.approx(504.0)
+    assert result.budget_remaining == pytest.approx(0.5)
+    # SLI = good slices / slices with traffic = 19,656 / 20,160 = 0.975
+    assert result.sli == pytest.approx(0.975)
+
+
+def test_timeslices_empty_slices_and_burn(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # 1h window, 5-minute slices (12). Minutes 0-29 carry traffic: slices 0-5; slice 1 is bad (one minute
+    # with 0 good of 10 -> 40/50 = 0.8 < 0.9). Slices 6-11 are empty: neither good nor bad.
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start + timedelta(minutes=m), 10, 0 if m == 7 else 10) for m in range(30)]
+    load_counts(warehouse, tmp_path, rows)
+    text = slo_yaml(
+        "{duration: 1h, isRolling: true}",
+        "Timeslices",
+        "target: 0.8, timeSliceTarget: 0.9, timeSliceWindow: 5m",
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (result.timeslices["good"], result.timeslices["bad"], result.timeslices["empty"]) == (5, 1, 6)
+    # SLI = 5 / 6; allowed bad slices = 0.2 * 12 = 2.4; consumed = 1 / 2.4.
+    assert result.sli == pytest.approx(5 / 6)
+    assert result.budget_consumed == pytest.approx(1 / 2.4)
+    # 30m burn: the last 6 slices are empty -> 0 bad of 6 -> 0.0; 5m burn: one empty slice -> 0.0.
+    assert result.burn_rates["30m"] == 0.0 and result.burn_rates["5m"] == 0.0
+    # 1h burn: 1 bad of 12 slices -> (1/12) / 0.2.
+    assert result.burn_rates["1h"] == pytest.approx((1 / 12) / 0.2)
+
+
+def test_ratio_timeslices_average_slice_ratios(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Two 30-minute slices: the first holds 1 request, not good (ratio 0); the second 90 requests, all good
+    # (ratio 1). Occurrences would give 90/91; RatioTimeslices gives the mean of the slice ratios, 0.5.
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start, 1, 0)] + [(start + timedelta(minutes=30 + m), 3, 3) for m in range(30)]
+    load_counts(warehouse, tmp_path, rows)
+    text = slo_yaml("{duration: 1h, isRolling: true}", "RatioTimeslices", "target: 0.9, timeSliceWindow: 30m")
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert result.sli == pytest.approx(0.5)
+    assert result.budget_consumed == pytest.approx(0.5 / 0.1)
+
+
+def test_calendar_month_in_berlin_brute_force(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Every minute from 2026-02-27 to 2026-04-02 UTC carries traffic: 7 requests, and every 97th minute one
+    # fails. The March 2026 period in Europe/Berlin runs from 2026-02-28T23:00Z to 2026-03-31T22:00Z.
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 2, 27)
+    rows = [(start + timedelta(minutes=m), 7, 6 if m % 97 == 0 else 7) for m in range(int(34 * 1440))]
+    load_counts(warehouse, tmp_path, rows)
+    as_of = datetime(2026, 3, 30, 17, 43)  # inside March, after the change to summer time on 29 March
+    text = slo_yaml("{duration: 1M, calendar: {startTime: '2026-01-01 00:00:00', timeZone: Europe/Berlin}}")
+    result = evaluate_one(warehouse, text, as_of)
+
+    def in_march_local(moment: datetime) -> bool:
+        local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(berlin)
+        return (local.year, local.month) == (2026, 3)
+
+    counted = [(n, g) for t, n, g in rows if in_march_local(t) and t < as_of]
+    assert (result.good, result.total) == (sum(g for _, g in counted), sum(n for n, _ in counted))
+    assert (result.period_start, result.period_end) == (datetime(2026, 2, 28, 23), datetime(2026, 3, 31, 22))
+    assert result.window_start == datetime(2026, 2, 28, 23) and result.window_end == as_of
+    # Every minute of the elapsed part had data.
+    assert result.data_completeness == 1.0
+    # The whole period is 31 days minus the hour lost to summer time: 44,580 minutes; 1% of it is the budget.
+    assert result.budget_units["budget_minutes"] == pytest.approx(445.8)
+
+
+def test_rolling_window_across_dst_brute_force(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # A rolling 28d window is 28 x 24 hours of absolute time whatever the local clocks do (Berlin changed on
+    # 2026-03-29, inside this window).
+    start = datetime(2026, 3, 1)
+    rows = [(start + timedelta(minutes=m), 3, 2 if m % 50 == 0 else 3) for m in range(int(30 * 1440))]
+    load_counts(warehouse, tmp_path, rows)
+    as_of = datetime(2026, 3, 30, 6, 7)
+    result = evaluate_one(warehouse, slo_yaml("{duration: 28d, isRolling: true}"), as_of)
+    counted = [(n, g) for t, n, g in rows if as_of - timedelta(days=28) <= t < as_of]
+    assert len(counted) == 28 * 1440
+    assert (result.good, result.total) == (sum(g for _, g in counted), sum(n for n, _ in counted))
+
+
+def test_corrections_exclude_events(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # 60 minutes of 10 requests; minutes 20-29 all fail (a planned maintenance). Without the correction:
+    # 500 good of 600. With the maintenance excluded: 500 of 500, and 10 minutes excluded.
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start + timedelta(minutes=m), 10, 0 if 20 <= m < 30 else 10) for m in range(60)]
+    load_counts(warehouse, tmp_path, rows)
+    text = slo_yaml("{duration: 1h, isRolling: true}")
+    before = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (before.good, before.total) == (500, 600)
+    correction = add_correction(
+        warehouse,
+        slo="lb",
+        reason="planned DB failover",
+        added_by="alice",
+        start=start + timedelta(minutes=20),
+        end=start + timedelta(minutes=30),
+        now=NOW,
+    )
+    after = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (after.good, after.total) == (500, 500)
+    assert after.budget_remaining == 1.0
+    assert after.corrections_applied == {
+        "count": 1,
+        "ids": [correction.correction_id],
+        "excluded_minutes": 10,
+    }
+    # Excluded minutes are not missing data: completeness stays 50 present of 50 expected.
+    assert after.data_completeness == 1.0
+
+
+def test_minimum_events_gives_no_data_with_reason(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    start = datetime(2026, 6, 1, 10)
+    load_counts(warehouse, tmp_path, [(start, 40, 39)])
+    text = slo_yaml(
+        "{duration: 1h, isRolling: true}", extra="annotations: {sloscope.io/minimum-events: '50'}"
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert result.status == "no_data" and result.policy_state == "no_data"
+    assert result.no_data_reason == "40 events in the window, fewer than the minimum of 50"
+    assert result.sli is None and (result.good, result.total) == (39, 40)
+    # One minute of 60 had data.
+    assert result.data_completeness == pytest.approx(1 / 60)

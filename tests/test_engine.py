@@ -129,7 +129,7 @@ def test_calendar_month_in_berlin_brute_force(tmp_path: Path, warehouse: duckdb.
     # fails. The March 2026 period in Europe/Berlin runs from 2026-02-28T23:00Z to 2026-03-31T22:00Z.
     berlin = ZoneInfo("Europe/Berlin")
     start = datetime(2026, 2, 27)
-    rows = [(start + timedelta(minutes=m), 7, 6 if m % 97 == 0 else 7) for m in range(int(34 * 1440))]
+    rows = [(start + timedelta(minutes=m), 7, 6 if m % 97 == 0 else 7) for m in range(34 * 1440)]
     load_counts(warehouse, tmp_path, rows)
     as_of = datetime(2026, 3, 30, 17, 43)  # inside March, after the change to summer time on 29 March
     text = slo_yaml("{duration: 1M, calendar: {startTime: '2026-01-01 00:00:00', timeZone: Europe/Berlin}}")
@@ -153,7 +153,7 @@ def test_rolling_window_across_dst_brute_force(tmp_path: Path, warehouse: duckdb
     # A rolling 28d window is 28 x 24 hours of absolute time whatever the local clocks do (Berlin changed on
     # 2026-03-29, inside this window).
     start = datetime(2026, 3, 1)
-    rows = [(start + timedelta(minutes=m), 3, 2 if m % 50 == 0 else 3) for m in range(int(30 * 1440))]
+    rows = [(start + timedelta(minutes=m), 3, 2 if m % 50 == 0 else 3) for m in range(30 * 1440)]
     load_counts(warehouse, tmp_path, rows)
     as_of = datetime(2026, 3, 30, 6, 7)
     result = evaluate_one(warehouse, slo_yaml("{duration: 28d, isRolling: true}"), as_of)

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.settings import Settings, SettingsError, load_settings
@@ -164,6 +164,58 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: expected a date such as 2026-09-01, got {text!r}") from exc
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import workflows
+
+    first, last = _day(args.start, "--from"), _day(args.end, "--to")
+    if first > last:
+        raise UsageError("--from must not be after --to")
+    slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+    policies = load_policies(settings.policies)
+    db = Path(args.db) if args.db else settings.warehouse
+    days = 0
+    with open_warehouse(db) as con:
+        workflows.refresh(con, slos)
+        day = first
+        while day <= last:
+            workflows.store_history(
+                con, slos, day, at_risk_remaining=settings.at_risk_remaining, policies=policies
+            )
+            days += 1
+            day += timedelta(days=1)
+    print(
+        f"stored history for {days} days ({first} to {last}), "
+        f"{sum(len(s.objectives) for s in slos)} objectives each"
+    )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import workflows
+
+    first, last = _day(args.start, "--from"), _day(args.end, "--to")
+    db = Path(args.db) if args.db else settings.warehouse
+    with open_warehouse(db, read_only=True) as con:
+        rows = workflows.history(con, first, last + timedelta(days=1), args.slo or None)
+    if args.json:
+        print(json.dumps([{"day": day.isoformat(), **status.to_json()} for day, status in rows], indent=2))
+        return 0
+    for day, s in rows:
+        print(
+            f"{day}  {s.slo}  {s.objective}  SLI {_percent(s.sli)}  "
+            f"budget left {_percent(s.budget_remaining, 1)}"
+            f"  {s.status}  {s.policy_state}"
+        )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(Path(args.directory) if args.directory else settings.slos)
     print(export_yaml(catalog), end="")
@@ -186,6 +238,23 @@ def _correction_row(c: Correction) -> dict[str, object]:
         "removed_by": c.removed_by,
         "removed_at": c.removed_at.isoformat() + "Z" if c.removed_at else None,
     }
+
+
+def _recompute_history(
+    con: object, correction: Correction, args: argparse.Namespace, settings: Settings
+) -> int:
+    from pipelines import workflows
+
+    slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+    policies = load_policies(settings.policies)
+    days = workflows.recompute_history_for(
+        con,
+        slos,
+        correction,
+        at_risk_remaining=settings.at_risk_remaining,
+        policies=policies,  # type: ignore[arg-type]
+    )
+    return len(days)
 
 
 def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
@@ -213,11 +282,19 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
                 duration_minutes=args.duration_minutes,
                 time_zone=args.time_zone,
             )
-            print(f"added correction {correction.correction_id}; evaluations from now on exclude it")
+            days = _recompute_history(con, correction, args, settings)
+            print(
+                f"added correction {correction.correction_id}; evaluations exclude it from now on, "
+                f"and {days} days of stored history were recomputed"
+            )
             return 0
         if args.action == "remove":
             removed = corrections.remove_correction(con, args.id, removed_by=args.by)
-            print(f"removed correction {removed.correction_id} (kept for audit)")
+            days = _recompute_history(con, removed, args, settings)
+            print(
+                f"removed correction {removed.correction_id} (kept for audit); "
+                f"{days} days of stored history were recomputed"
+            )
             return 0
         listed = corrections.list_corrections(con, slo=args.slo, include_removed=args.all)
     rows = [_correction_row(c) for c in listed]
@@ -313,16 +390,33 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--duration-minutes", type=int, help="length of each occurrence of --rrule")
     a.add_argument("--time-zone", default="UTC", help="IANA zone of --rrule occurrences")
     a.add_argument("--db", help="warehouse file (default from settings)")
+    a.add_argument("--slos", help="SLO folder, for recomputing stored history (default from settings)")
     r = actions.add_parser("remove", help="retire a correction (the record is kept for audit)")
     r.add_argument("id", type=int)
     r.add_argument("--by", default=os.environ.get("USER", "unknown"))
     r.add_argument("--db", help="warehouse file (default from settings)")
+    r.add_argument("--slos", help="SLO folder, for recomputing stored history (default from settings)")
     ls = actions.add_parser("list", help="list corrections")
     ls.add_argument("--slo")
     ls.add_argument("--all", action="store_true", help="include removed ones")
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--db", help="warehouse file (default from settings)")
     p.set_defaults(func=cmd_corrections)
+
+    p = sub.add_parser("backfill", help="store daily SLO history for a range of days (inclusive)")
+    p.add_argument("--from", dest="start", required=True, help="first day, e.g. 2026-09-01")
+    p.add_argument("--to", dest="end", required=True, help="last day, e.g. 2026-09-30")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("history", help="daily SLO history for a range of days (inclusive)")
+    p.add_argument("--from", dest="start", required=True)
+    p.add_argument("--to", dest="end", required=True)
+    p.add_argument("--slo", action="append", help="SLO name (repeat for several; default all)")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("generate-demo", help="write the deterministic demo data set into a landing folder")
     p.add_argument("--out", help="folder (default: the landing folder from settings)")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from assets.budget import slo_hourly, slo_status
+from assets.history import slo_history
 from assets.ingest import raw_measurements
 from assets.quality import ALL_CHECKS
 from assets.reports import service_reports
 from assets.sli import sli_aggregates
 from assets.slo import slo_definitions
-from pipelines.jobs import evaluate_job, sloscope_job
+from pipelines.jobs import evaluate_job, history_job, sloscope_job
 from pipelines.resources import SloscopeResource
-from pipelines.schedules import daily_reports, evaluate_every_15_minutes
+from pipelines.schedules import daily_history, daily_reports, evaluate_every_15_minutes
 from pipelines.sensors import landing_sensor
 from pipelines.settings import load_settings
 
@@ -21,10 +22,10 @@ ALL_ASSETS = [raw_measurements, slo_definitions, sli_aggregates, slo_status, slo
 
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
-        assets=ALL_ASSETS,
+        assets=[*ALL_ASSETS, slo_history],
         asset_checks=ALL_CHECKS,
-        jobs=[sloscope_job, evaluate_job],
-        schedules=[evaluate_every_15_minutes, daily_reports],
+        jobs=[sloscope_job, evaluate_job, history_job],
+        schedules=[evaluate_every_15_minutes, daily_reports, daily_history],
         sensors=[landing_sensor],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
         # One step at a time in one process: DuckDB allows a single writing process.

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
 from pipelines.settings import Settings
+
+HISTORY_DAYS = 28
 
 
 def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
@@ -19,7 +22,7 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
     from pipelines.slo.demo import generate_demo
     from pipelines.slo.report import safe_slug
     from pipelines.warehouse import open_warehouse
-    from pipelines.workflows import current_status
+    from pipelines.workflows import current_status, store_history
 
     started = time.monotonic()
     manifest = generate_demo(settings.landing, days=days, scale=scale)
@@ -41,6 +44,17 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
         return 1
     with open_warehouse(settings.warehouse) as con:
         statuses = current_status(con)
+        # Daily history for the last four weeks, as `sloscope backfill` or a Dagster backfill would store it.
+        slos = resource.load_slos()
+        last_day = statuses[0].window_end.date() - timedelta(days=1) if statuses else None
+        for offset in range(HISTORY_DAYS if last_day else 0):
+            store_history(
+                con,
+                slos,
+                last_day - timedelta(days=offset),  # type: ignore[operator]
+                at_risk_remaining=settings.at_risk_remaining,
+                policies=resource.load_policies(),
+            )
     print()
     print(format_table(statuses))
     if statuses:
@@ -48,5 +62,8 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
         print("\nreports:")
         for service in sorted({s.service for s in statuses}):
             print(f"  {Path(settings.reports) / day / safe_slug(service) / 'report.html'}")
+    print(
+        f"\ndaily history: the last {HISTORY_DAYS} days in slo_history (sloscope history --from ... --to ...)"
+    )
     print(f"\nwarehouse: {settings.warehouse}  ({time.monotonic() - started:.0f} s)")
     return 0

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
+# Daily history is partitioned; a job mixes partitioned and unpartitioned assets only by partition, so it
+# has its own job and the other jobs leave it out.
+_HISTORY = AssetSelection.groups("history")
+
 sloscope_job = define_asset_job(
     "sloscope_job",
-    selection=AssetSelection.all(),
+    selection=AssetSelection.all() - _HISTORY,
     description="Ingest landed files, check them, aggregate SLIs, evaluate SLOs and render reports.",
 )
 
@@ -14,4 +18,10 @@ evaluate_job = define_asset_job(
     "evaluate_job",
     selection=AssetSelection.groups("ingest", "slo", "sli", "budget"),
     description="Everything but the reports: for frequent re-evaluation.",
+)
+
+history_job = define_asset_job(
+    "history_job",
+    selection=_HISTORY,
+    description="SLO status as of the end of each day; backfill any range of days.",
 )

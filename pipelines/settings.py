@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class Settings:
     policies: Path
     max_clock_skew_seconds: int = 300
     at_risk_remaining: float = 0.25
+    history_start: str = "2026-06-01"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
 
@@ -49,6 +51,7 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("paths", "policies"): ("SLOSCOPE_POLICIES", Path),
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
+    ("history", "start_date"): ("SLOSCOPE_HISTORY_START", str),
     ("smtp", "host"): ("SLOSCOPE_SMTP_HOST", str),
     ("smtp", "port"): ("SLOSCOPE_SMTP_PORT", int),
     ("smtp", "tls"): ("SLOSCOPE_SMTP_TLS", str),
@@ -65,6 +68,13 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
         return kind(value)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{where}: expected {kind.__name__}, got {value!r}") from exc
+
+
+def _date_text(value: str) -> str:
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError as exc:
+        raise SettingsError(f"history start_date: expected a date such as 2026-06-01, got {value!r}") from exc
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -105,6 +115,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         policies=path_of("policies", "data/policies.yaml"),
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,
+        history_start=_date_text(values.get(("history", "start_date"), "2026-06-01")),
         smtp=SmtpSettings(
             host=values.get(("smtp", "host"), "127.0.0.1"),
             port=values.get(("smtp", "port"), 25),

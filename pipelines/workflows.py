@@ -4,7 +4,7 @@ these, so there is one implementation of each step."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -19,6 +19,7 @@ from pipelines.slo.budget import (
     floor_minute,
     good_and_total,
 )
+from pipelines.slo.corrections import Correction
 from pipelines.slo.policies import PolicySet
 from pipelines.slo.spec import SloDefinition, thresholds_of
 from pipelines.slo.windows import RollingWindow
@@ -134,3 +135,69 @@ def current_status(con: duckdb.DuckDBPyConnection) -> list[ObjectiveStatus]:
             f"no evaluation as of the newest data ({as_of:%Y-%m-%dT%H:%M}Z); materialise slo_status first"
         )
     return [ObjectiveStatus.from_row(row) for row in frame.iter_rows(named=True)]
+
+
+def store_history(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    day: date,
+    *,
+    at_risk_remaining: float,
+    policies: PolicySet | None = None,
+) -> list[ObjectiveStatus]:
+    """Evaluate the SLOs as of the end of ``day`` (UTC) and store that day's history rows."""
+    as_of = datetime.combine(day + timedelta(days=1), datetime.min.time())
+    results = evaluate(con, slos, as_of, at_risk_remaining=at_risk_remaining, policies=policies)
+    rows = [r.as_row() for r in results]
+    frame = pl.DataFrame(rows) if rows else pl.DataFrame()
+    if rows:
+        _replace_from_frame(
+            con,
+            "store_history",
+            "new_history",
+            frame,
+            {"day": day, "slos": [s.name for s in slos], "evaluated_at": utc_now()},
+        )
+    return results
+
+
+def history_days_affected(
+    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], correction: Correction
+) -> dict[date, list[SloDefinition]]:
+    """Stored history days whose evaluation window overlaps the correction, with the SLOs to recompute."""
+    affected: dict[date, list[SloDefinition]] = {}
+    for slo in slos:
+        if not correction.applies_to(slo.name, slo.service):
+            continue
+        for (day,) in con.execute(sqlfiles.sql("history_days"), {"slo": slo.name}).fetchall():
+            as_of = datetime.combine(day + timedelta(days=1), datetime.min.time())
+            start, end = slo.window.bounds(as_of)
+            if correction.intervals(start, end):
+                affected.setdefault(day, []).append(slo)
+    return affected
+
+
+def recompute_history_for(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    correction: Correction,
+    *,
+    at_risk_remaining: float,
+    policies: PolicySet | None = None,
+) -> list[date]:
+    """Re-evaluate the stored history a correction changes (after adding or removing it)."""
+    affected = history_days_affected(con, slos, correction)
+    for day, day_slos in sorted(affected.items()):
+        store_history(con, day_slos, day, at_risk_remaining=at_risk_remaining, policies=policies)
+    return sorted(affected)
+
+
+def history(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, slos: list[str] | None = None
+) -> list[tuple[date, ObjectiveStatus]]:
+    frame = query_frame(con, sqlfiles.sql("history_range"), {"start": start, "end": end, "slos": slos})
+    out = []
+    for row in frame.iter_rows(named=True):
+        day = row.pop("day")
+        out.append((day, ObjectiveStatus.from_row(row)))
+    return out

@@ -191,3 +191,28 @@ CREATE OR REPLACE MACRO sloscope_name_problems(service_text, operation_text) AS
         CASE WHEN service_text IS NULL THEN 'service is missing'
              WHEN length(service_text) > 200 THEN 'service is longer than 200 characters' END,
         CASE WHEN length(operation_text) > 200 THEN 'operation is longer than 200 characters' END);
+
+-- Daily SLO history: each objective evaluated as of the end of each UTC day (daily partitions).
+CREATE TABLE IF NOT EXISTS slo_history (
+    day                DATE NOT NULL,
+    slo                VARCHAR NOT NULL,
+    display_name       VARCHAR NOT NULL,
+    service            VARCHAR NOT NULL,
+    objective          VARCHAR NOT NULL,
+    objective_index    INTEGER NOT NULL,
+    target             DOUBLE NOT NULL,
+    budgeting_method   VARCHAR NOT NULL,
+    window_start       TIMESTAMP NOT NULL,
+    window_end         TIMESTAMP NOT NULL,
+    good               BIGINT NOT NULL,
+    total              BIGINT NOT NULL,
+    sli                DOUBLE,
+    budget_consumed    DOUBLE,
+    budget_remaining   DOUBLE,
+    burn_rates         VARCHAR NOT NULL,
+    status             VARCHAR NOT NULL,
+    policy_state       VARCHAR,
+    data_completeness  DOUBLE,
+    details            VARCHAR,
+    evaluated_at       TIMESTAMP NOT NULL
+);

@@ -1,0 +1,1 @@
+SELECT DISTINCT day FROM slo_history WHERE slo = $slo ORDER BY day;

@@ -206,3 +206,73 @@ def test_minimum_events_gives_no_data_with_reason(
     assert result.sli is None and (result.good, result.total) == (39, 40)
     # One minute of 60 had data.
     assert result.data_completeness == pytest.approx(1 / 60)
+
+
+def test_batched_and_per_minute_paths_agree(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from pipelines.slo import budget
+    from pipelines.slo.budget import evaluate_slo
+
+    batched_names: list[str] = []
+    real_batched_sums = budget._batched_sums
+
+    def spy(con: duckdb.DuckDBPyConnection, slos: list, as_of: datetime) -> dict:
+        batched_names.extend(s.name for s in slos)
+        return real_batched_sums(con, slos, as_of)
+
+    monkeypatch.setattr(budget, "_batched_sums", spy)
+
+    rng = np.random.default_rng(17)
+    start = datetime(2026, 3, 20)
+    lines = ["timestamp,service,operation,status_code,latency_ms"]
+    for _ in range(30_000):
+        t = start + timedelta(seconds=int(rng.integers(0, 12 * 86400)))
+        lines.append(
+            f"{t:%Y-%m-%dT%H:%M:%S}Z,{rng.choice(['a', 'b'])},{rng.choice(['x', 'y', 'z'])},"
+            f"{rng.choice([200, 200, 201, 404, 500, 503])},{rng.lognormal(5, 1):.3f}"
+        )
+    ingest_file(warehouse, write(tmp_path / "e.csv", "\n".join(lines) + "\n"), now=NOW)
+    filters = [
+        ("{status_code: {lt: 500}}", "{service: a}", "good"),
+        ("{latency_ms: {gt: 100, lte: 400}}", "{service: [a, b], operation: {ne: z}}", "good"),
+        ("{status_code: {gte: 500}}", "{service: b, operation: [x, y]}", "bad"),
+        ("{latency_ms: {gte: 1000}}", "{service: a}", "bad"),
+        ("{success: true, latency_ms: {lt: 250}}", "{service: [a, b]}", "good"),
+    ]
+    windows = [
+        "{duration: 7d, isRolling: true}",
+        "{duration: 90m, isRolling: true}",
+        "{duration: 1w, calendar: {startTime: '2026-03-02 00:00:00', timeZone: America/Chicago}}",
+    ]
+    docs = []
+    for i, (part, total, role) in enumerate(filters):
+        for j, window in enumerate(windows):
+            docs.append(f"""
+apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: s{i}-{j}}}
+spec:
+  service: a
+  indicator:
+    spec:
+      ratioMetric:
+        {role}: {{metricSource: {{type: sloscope, spec: {part}}}}}
+        total: {{metricSource: {{type: sloscope, spec: {total}}}}}
+  timeWindow: [{window}]
+  budgetingMethod: Occurrences
+  objectives: [{{displayName: o, target: 0.95}}]
+""")
+    slos, problems = parse_documents("---".join(docs), "many.yaml")
+    assert problems == []
+    refresh_aggregates(warehouse, thresholds_of(slos))
+    as_of = datetime(2026, 3, 29, 3, 17)  # Chicago changed clocks on 8 March; the week period is local
+    batched = evaluate(warehouse, slos, as_of)
+    assert sorted(batched_names) == sorted(s.name for s in slos)  # every one went through the batched pass
+    one_by_one = [
+        r for slo in sorted(slos, key=lambda s: s.name) for r in evaluate_slo(warehouse, slo, as_of)
+    ]
+    assert batched == one_by_one
+    assert sum(r.total for r in batched) > 0 and len({r.window_start for r in batched}) >= 3

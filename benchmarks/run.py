@@ -25,7 +25,7 @@ from pipelines.slo.budget import default_as_of, evaluate
 from pipelines.slo.demo import generate_demo
 from pipelines.slo.ingest import ingest_paths
 from pipelines.slo.latency import latency_percentiles
-from pipelines.slo.spec import load_slos, thresholds_of
+from pipelines.slo.spec import load_slos, parse_documents, thresholds_of
 from pipelines.warehouse import connect
 from pipelines.workflows import report_hourly, store_hourly, store_objectives
 
@@ -44,6 +44,55 @@ def timed(
         figure += f"   {count / seconds:>12,.0f} {unit}/s" if seconds else ""
     rows.append((label, figure))
     return value
+
+
+OPERATIONS = {
+    "checkout": ["place-order", "view-cart", "apply-coupon"],
+    "search": ["query", "suggest"],
+    "payments-api": ["authorize", "capture", "refund"],
+}
+THRESHOLDS = [100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500]
+
+
+def many_slos(count: int) -> str:
+    """``count`` OpenSLO documents with 4 objectives each, over the demo services: availability, error-rate
+    and latency SLOs per operation, with different thresholds and windows."""
+    docs = []
+    combos = [
+        (service, operation, kind, threshold, window)
+        for service, operations in OPERATIONS.items()
+        for operation in operations
+        for kind in ("availability", "errors", "latency")
+        for threshold in (THRESHOLDS if kind == "latency" else [None])
+        for window in ("28d", "7d")
+    ]
+    for number in range(count):
+        service, operation, kind, threshold, window = combos[number % len(combos)]
+        if kind == "availability":
+            ratio = "good: {metricSource: {type: sloscope, spec: {status_code: {lt: 500}}}}"
+        elif kind == "errors":
+            ratio = "bad: {metricSource: {type: sloscope, spec: {success: false}}}"
+        else:
+            ratio = f"good: {{metricSource: {{type: sloscope, spec: {{latency_ms: {{lte: {threshold}}}}}}}}}"
+        docs.append(f"""apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: bench-{number}}}
+spec:
+  service: {service}
+  indicator:
+    spec:
+      ratioMetric:
+        {ratio}
+        total: {{metricSource: {{type: sloscope, spec: {{service: {service}, operation: {operation}}}}}}}
+  timeWindow: [{{duration: {window}, isRolling: true}}]
+  budgetingMethod: Occurrences
+  objectives:
+    - {{displayName: a, target: 0.9}}
+    - {{displayName: b, target: 0.99}}
+    - {{displayName: c, target: 0.995}}
+    - {{displayName: d, target: 0.999}}
+""")
+    return "---\n".join(docs)
 
 
 def main() -> None:
@@ -86,6 +135,20 @@ def main() -> None:
         )
         rows.append(("  per objective", f"{1000 * float(rows[-1][1].split()[0]) / len(results):8.1f} ms"))
         timed("hourly history of every SLO", rows, lambda: store_hourly(con, slos, as_of))
+        bench_slos, problems = parse_documents(many_slos(250), "bench.yaml")
+        assert not problems, problems
+        bench_objectives = sum(len(s.objectives) for s in bench_slos)
+        timed(
+            f"aggregate {len(thresholds_of(bench_slos)['checkout'])} more latency thresholds per service",
+            rows,
+            lambda: refresh_aggregates(con, thresholds_of([*slos, *bench_slos])),
+        )
+        timed(
+            f"evaluate {bench_objectives} objectives (250 SLOs), 28d/7d windows, all burn rates",
+            rows,
+            lambda: evaluate(con, bench_slos, as_of),
+        )
+        rows.append(("  per objective", f"{1000 * float(rows[-1][1].split()[0]) / bench_objectives:8.1f} ms"))
         timed(
             "p50/p95/p99 over 28 days, one service",
             rows,

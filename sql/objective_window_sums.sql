@@ -1,37 +1,51 @@
 -- Window and burn-window sums for many filters in one pass (the batched form of objective_counts.sql).
 -- batch_filters holds one row per (entry, service): the same canonical filter fields as the bound
 -- parameters of objective_counts.sql, plus the entry's window start. Values only: no SQL from config.
-WITH grain AS (
-    SELECT bucket_start, service, operation, status_code, success,
-           requests, latency_count, NULL::DOUBLE AS threshold_ms, 0::BIGINT AS le_count, 0::BIGINT AS lt_count
+-- Three equi-joins (plain counts; the upper latency bound's threshold rows; the lower bound's) rather than
+-- one join with OR, so each is a hash join: count(L <= x <= U) = le(U) - lt(L), as in objective_counts.sql.
+WITH counts AS (
+    SELECT bucket_start, service, operation, status_code, success, requests, latency_count
     FROM sli_counts_minute
     WHERE bucket_start >= $start AND bucket_start < $as_of
-    UNION ALL
-    SELECT bucket_start, service, operation, status_code, success, 0, 0, threshold_ms, le_count, lt_count
+),
+thresholds AS (
+    SELECT bucket_start, service, operation, status_code, success, threshold_ms, le_count, lt_count
     FROM sli_threshold_minute
     WHERE bucket_start >= $start AND bucket_start < $as_of
 ),
-matched AS (
+filters AS (
+    SELECT * FROM batch_filters WHERE NOT matches_nothing
+),
+contributions AS (
+    -- Presence: a minute counts as having data when any row of the total filter's grain arrived.
     SELECT f.entry_id, f.window_start, g.bucket_start,
-        CASE WHEN g.threshold_ms IS NULL THEN
-                 CASE WHEN f.has_upper THEN 0 WHEN f.has_lower THEN g.latency_count ELSE g.requests END
-             ELSE
-                 (CASE WHEN f.has_upper AND g.threshold_ms = f.upper
-                       THEN CASE WHEN f.upper_inclusive THEN g.le_count ELSE g.lt_count END ELSE 0 END)
-               - (CASE WHEN f.has_lower AND g.threshold_ms = f.lower
-                       THEN CASE WHEN f.lower_inclusive THEN g.lt_count ELSE g.le_count END ELSE 0 END)
-        END AS n
-    FROM grain g
-    JOIN batch_filters f ON f.service = g.service
-    WHERE NOT f.matches_nothing
-      AND (g.threshold_ms IS NULL OR g.threshold_ms = f.upper OR g.threshold_ms = f.lower)
-      AND (f.operations_in IS NULL OR list_contains(f.operations_in, g.operation))
-      AND (f.operations_not_in IS NULL OR NOT list_contains(f.operations_not_in, g.operation))
-      AND (f.status_in IS NULL OR (g.status_code IS NOT NULL AND list_contains(f.status_in, g.status_code)))
-      AND (f.status_not_in IS NULL OR (g.status_code IS NOT NULL AND NOT list_contains(f.status_not_in, g.status_code)))
-      AND (f.status_min IS NULL OR g.status_code >= f.status_min)
-      AND (f.status_max IS NULL OR g.status_code <= f.status_max)
-      AND (f.success IS NULL OR g.success = f.success)
+           CASE WHEN f.has_upper THEN 0 WHEN f.has_lower THEN g.latency_count ELSE g.requests END AS n,
+           g.operation, g.status_code, g.success, f.operations_in, f.operations_not_in, f.status_in,
+           f.status_not_in, f.status_min, f.status_max, f.success AS want_success
+    FROM counts g JOIN filters f ON f.service = g.service
+    UNION ALL
+    SELECT f.entry_id, f.window_start, g.bucket_start,
+           CASE WHEN f.upper_inclusive THEN g.le_count ELSE g.lt_count END,
+           g.operation, g.status_code, g.success, f.operations_in, f.operations_not_in, f.status_in,
+           f.status_not_in, f.status_min, f.status_max, f.success
+    FROM thresholds g JOIN filters f ON f.service = g.service AND f.has_upper AND g.threshold_ms = f.upper
+    UNION ALL
+    SELECT f.entry_id, f.window_start, g.bucket_start,
+           -(CASE WHEN f.lower_inclusive THEN g.lt_count ELSE g.le_count END),
+           g.operation, g.status_code, g.success, f.operations_in, f.operations_not_in, f.status_in,
+           f.status_not_in, f.status_min, f.status_max, f.success
+    FROM thresholds g JOIN filters f ON f.service = g.service AND f.has_lower AND g.threshold_ms = f.lower
+),
+matched AS (
+    SELECT entry_id, window_start, bucket_start, n
+    FROM contributions
+    WHERE (operations_in IS NULL OR list_contains(operations_in, operation))
+      AND (operations_not_in IS NULL OR NOT list_contains(operations_not_in, operation))
+      AND (status_in IS NULL OR (status_code IS NOT NULL AND list_contains(status_in, status_code)))
+      AND (status_not_in IS NULL OR (status_code IS NOT NULL AND NOT list_contains(status_not_in, status_code)))
+      AND (status_min IS NULL OR status_code >= status_min)
+      AND (status_max IS NULL OR status_code <= status_max)
+      AND (want_success IS NULL OR success = want_success)
 )
 SELECT
     entry_id,

@@ -141,7 +141,7 @@ def test_errors_go_to_stderr_with_non_zero_exit(tmp_path: Path, capsys: pytest.C
     write(tmp_path / "slos" / "bad.yaml", SLO.replace("target: 0.99}", "target: 99}"))
     assert main(["evaluate", "--db", str(tmp_path / "w.duckdb"), "--slos", str(tmp_path / "slos")]) == 2
     err = capsys.readouterr().err
-    assert "bad.yaml: spec.objectives[0]: target must lie strictly between 0 and 1" in err
+    assert "bad.yaml: spec.objectives[0]: target must lie in [0, 1)" in err
     assert main(["ingest", str(tmp_path / "nope.csv"), "--db", str(tmp_path / "w.duckdb")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
     write(tmp_path / "slos2" / "ok.yaml", SLO)

@@ -96,7 +96,7 @@ def _broken(replace_from: str, replace_to: str) -> list[str]:
 
 def test_errors_name_file_field_and_expectation() -> None:
     assert _broken("target: 0.999", "target: 1.5") == [
-        "bad.yaml: spec.objectives[0]: target must lie strictly between 0 and 1 (0% and 100%), got 1.5"
+        "bad.yaml: spec.objectives[0]: target must lie in [0, 1) (targetPercent in [0, 100)), got 1.5"
     ]
     assert _broken("isRolling: true", "isRolling: true\n      calendar: {startTime: '2026-01-01'}") == [
         "bad.yaml: spec.timeWindow[0]: calendar is given with isRolling: true; a window is either rolling or "

@@ -239,8 +239,9 @@ def test_no_traffic_gives_none_not_nan() -> None:
     )
 
 
-@pytest.mark.parametrize("target", [Decimal(0), Decimal(1), Decimal("1.5"), Decimal("NaN")])
-def test_target_must_lie_strictly_between_0_and_1(target: Decimal) -> None:
+@pytest.mark.parametrize("target", [Decimal("-0.1"), Decimal(1), Decimal("1.5"), Decimal("NaN")])
+def test_target_must_lie_in_zero_to_one(target: Decimal) -> None:
+    # OpenSLO v1 allows targets in [0, 1): 0 is accepted (its allowance, 1, is still positive), 1 is not.
     with pytest.raises(ValueError, match="target"):
         timeslices(*minutes([(1, 1)]), slice_minutes=1, slice_target=Decimal("0.9"), target=target)
 

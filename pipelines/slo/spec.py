@@ -168,7 +168,7 @@ class ObjectiveModel(_Model):
     target: float | None = None
     target_percent: float | None = None
     time_slice_target: float | None = None
-    time_slice_window: str | None = None
+    time_slice_window: str | int | None = None  # a bare number is minutes (OpenSLO v1)
     indicator: Indicator | None = None
     indicator_ref: str | None = None
     composite_weight: float | None = None
@@ -178,8 +178,8 @@ class ObjectiveModel(_Model):
         if (self.target is None) == (self.target_percent is None):
             raise ValueError("give exactly one of target or targetPercent")
         exact = self.exact_target()
-        if not Decimal(0) < exact < Decimal(1):
-            raise ValueError(f"target must lie strictly between 0 and 1 (0% and 100%), got {exact}")
+        if not Decimal(0) <= exact < Decimal(1):
+            raise ValueError(f"target must lie in [0, 1) (targetPercent in [0, 100)), got {exact}")
         if self.time_slice_target is not None and not 0 < self.time_slice_target <= 1:
             raise ValueError(f"timeSliceTarget must lie in (0, 1], got {self.time_slice_target}")
         if self.indicator is not None or self.indicator_ref is not None or self.composite_weight is not None:
@@ -262,8 +262,9 @@ class DataSourceDocument(_Model):
 
 
 class BurnRateCondition(_Model):
-    kind: Literal["burnrate"]
-    op: Literal["lte", "gte", "lt", "gt"]
+    kind: Literal["burnrate"] = "burnrate"
+    # Not in every OpenSLO v1 example; without it, alert when the burn rate is >= the threshold.
+    op: Literal["lte", "gte", "lt", "gt"] = "gte"
     threshold: float = Field(gt=0)
     lookback_window: str
     alert_after: str = "0m"
@@ -624,8 +625,11 @@ class _Builder:
             raise FilterError(
                 f"{where}.timeSliceTarget", "does not apply to RatioTimeslices (slice ratios are averaged)"
             )
+        window_text = model.time_slice_window
+        if isinstance(window_text, int) and not isinstance(window_text, bool):
+            window_text = f"{window_text}m"
         try:
-            slice_length = parse_rolling_duration(model.time_slice_window)
+            slice_length = parse_rolling_duration(str(window_text))
         except ValueError as exc:
             raise FilterError(f"{where}.timeSliceWindow", str(exc)) from exc
         minutes = int(slice_length.total_seconds() // 60)

@@ -39,10 +39,10 @@ def _exact(value: Decimal | Fraction | int, name: str) -> Fraction:
 
 
 def _allowance(target: Decimal) -> Fraction:
-    """1 - target, exactly; the target must lie strictly between 0 and 1 so the allowance is positive."""
+    """1 - target, exactly; the target must lie in [0, 1) (OpenSLO) so the allowance is positive."""
     exact = _exact(target, "target")
-    if not 0 < exact < 1:
-        raise ValueError(f"target must lie strictly between 0 and 1, got {target}")
+    if not 0 <= exact < 1:
+        raise ValueError(f"target must lie in [0, 1), got {target}")
     return 1 - exact
 
 

@@ -276,3 +276,83 @@ spec:
     ]
     assert batched == one_by_one
     assert sum(r.total for r in batched) > 0 and len({r.window_start for r in batched}) >= 3
+
+
+COMPOSITE = """
+apiVersion: openslo/v1
+kind: SLI
+metadata: {name: b-ok}
+spec:
+  ratioMetric:
+    good: {metricSource: {type: sloscope, spec: {status_code: {lt: 500}}}}
+    total: {metricSource: {type: sloscope, spec: {service: lb, operation: b}}}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: journey}
+spec:
+  service: lb
+  timeWindow: [{duration: 1h, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives:
+    - displayName: step a
+      target: 0.9
+      compositeWeight: 1
+      indicator:
+        spec:
+          ratioMetric:
+            good: {metricSource: {type: sloscope, spec: {status_code: {lt: 500}}}}
+            total: {metricSource: {type: sloscope, spec: {service: lb, operation: a}}}
+    - displayName: step b
+      target: 0.99
+      compositeWeight: 3
+      indicatorRef: b-ok
+"""
+
+
+def test_composite_slo_components_and_weighted_whole(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Step a: 100 requests, 10 fail -> SLI 0.9, consumed (0.1 / 0.1) = 1.0.
+    # Step b: 1,000 requests, 5 fail -> SLI 0.995, consumed (0.005 / 0.01) = 0.5.
+    # Whole, weights 1 and 3: SLI (0.9 + 3 * 0.995) / 4 = 0.97125; consumed (1.0 + 3 * 0.5) / 4 = 0.625;
+    # remaining 0.375; target (0.9 + 3 * 0.99) / 4 = 0.9675.
+    start = datetime(2026, 6, 1, 10)
+    lines = ["timestamp,service,operation,status_code"]
+    lines += [
+        f"{start + timedelta(seconds=20 * i):%Y-%m-%dT%H:%M:%S}Z,lb,a,{503 if i < 10 else 200}"
+        for i in range(100)
+    ]
+    lines += [
+        f"{start + timedelta(seconds=3 * i):%Y-%m-%dT%H:%M:%S}Z,lb,b,{500 if i < 5 else 200}"
+        for i in range(1000)
+    ]
+    ingest_file(warehouse, write(tmp_path / "e.csv", "\n".join(lines) + "\n"), now=NOW)
+    slos, problems = parse_documents(COMPOSITE, "journey.yaml")
+    assert problems == []
+    assert [s.name for s in slos] == ["journey/step a", "journey/step b"]
+    assert [s.composite_weight for s in slos] == [1.0, 3.0]
+    refresh_aggregates(warehouse, thresholds_of(slos))
+    results = evaluate(warehouse, slos, start + timedelta(hours=1))
+    assert [(r.slo, r.objective) for r in results] == [
+        ("journey/step a", "step a"),
+        ("journey/step b", "step b"),
+        ("journey", "weighted whole"),
+    ]
+    a, b, whole = results
+    assert (a.sli, a.budget_consumed) == (pytest.approx(0.9), pytest.approx(1.0))
+    assert (b.sli, b.budget_consumed) == (pytest.approx(0.995), pytest.approx(0.5))
+    assert whole.sli == pytest.approx(0.97125)
+    assert whole.budget_consumed == pytest.approx(0.625) and whole.budget_remaining == pytest.approx(0.375)
+    assert whole.target == pytest.approx(0.9675)
+    assert (whole.good, whole.total) == (1085, 1100) and whole.status == "ok"
+
+
+def test_composite_validation() -> None:
+    _, problems = parse_documents(COMPOSITE.replace("compositeWeight: 3", "compositeWeight: 0"), "j.yaml")
+    assert problems == ["j.yaml (document 2): spec.objectives[1]: compositeWeight must be positive, got 0.0"]
+    mixed = COMPOSITE.replace("      indicatorRef: b-ok\n", "")
+    _, problems = parse_documents(mixed, "j.yaml")
+    assert problems == [
+        "j.yaml (document 2): spec: in a composite SLO every objective needs an indicator or indicatorRef"
+    ]

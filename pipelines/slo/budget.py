@@ -637,4 +637,93 @@ def evaluate(
                     policies=policies,
                 )
             )
-    return results
+    return _with_composite_wholes(slos, results, at_risk_remaining, policies)
+
+
+COMPOSITE_WHOLE = "weighted whole"
+
+
+def _weighted_mean(pairs: list[tuple[float, float | None]]) -> float | None:
+    """Mean of the values that exist, weighted; None when none does."""
+    present = [(w, v) for w, v in pairs if v is not None]
+    weight = sum(w for w, _ in present)
+    return sum(w * v for w, v in present) / weight if present and weight else None
+
+
+def composite_whole(
+    name: str,
+    components: list[tuple[SloDefinition, ObjectiveStatus]],
+    *,
+    at_risk_remaining: float = 0.25,
+    policies: PolicySet | None = None,
+) -> ObjectiveStatus:
+    """The weighted whole of a composite SLO: SLI, budget consumed and burn rates are the means of the
+    components' figures weighted by ``compositeWeight``, over the components that have data."""
+    weights = [float(slo.composite_weight or 1.0) for slo, _ in components]
+    statuses = [status for _, status in components]
+    pairs = list(zip(weights, statuses, strict=True))
+    first_slo, first = components[0]
+    consumed = _weighted_mean([(w, s.budget_consumed) for w, s in pairs])
+    remaining = None if consumed is None else 1 - consumed
+    rates = {
+        label: _weighted_mean([(w, s.burn_rates.get(label)) for w, s in pairs]) for label in first.burn_rates
+    }
+    total = sum(s.total for s in statuses)
+    period = (first.period_end or first.window_end) - (first.period_start or first.window_start)
+    return ObjectiveStatus(
+        slo=name,
+        display_name=first_slo.display_name,
+        service=first_slo.service,
+        objective=COMPOSITE_WHOLE,
+        objective_index=len(components),
+        target=sum(w * s.target for w, s in pairs) / sum(weights),
+        budgeting_method=first.budgeting_method,
+        window_start=first.window_start,
+        window_end=first.window_end,
+        good=sum(s.good for s in statuses),
+        total=total,
+        sli=_weighted_mean([(w, s.sli) for w, s in pairs]),
+        budget_consumed=consumed,
+        budget_remaining=remaining,
+        burn_rates=rates,
+        status="no_data" if remaining is None else classify(total, remaining, at_risk_remaining),
+        period_start=first.period_start,
+        period_end=first.period_end,
+        budget_units={"components": len(components), "weights": weights},
+        time_to_exhaustion={
+            label: _seconds(time_to_exhaustion(remaining, rates.get(label), period)) for label in ("1h", "1d")
+        },
+        policy_state=(policies or DEFAULT_POLICIES).for_slo(name).state(remaining, rates),
+        data_completeness=_weighted_mean([(w, s.data_completeness) for w, s in pairs]),
+        corrections_applied={
+            "count": sum(s.corrections_applied.get("count", 0) for s in statuses),
+            "ids": sorted({i for s in statuses for i in s.corrections_applied.get("ids", [])}),
+            "excluded_minutes": sum(s.corrections_applied.get("excluded_minutes", 0) for s in statuses),
+        },
+        no_data_reason=None if remaining is not None else "no component has data",
+    )
+
+
+def _with_composite_wholes(
+    slos: list[SloDefinition],
+    results: list[ObjectiveStatus],
+    at_risk_remaining: float,
+    policies: PolicySet | None,
+) -> list[ObjectiveStatus]:
+    """The results with each composite SLO's weighted whole inserted right after its components."""
+    by_name = {slo.name: slo for slo in slos}
+    groups: dict[str, list[tuple[SloDefinition, ObjectiveStatus]]] = {}
+    for status in results:
+        slo = by_name[status.slo]
+        if slo.composite:
+            groups.setdefault(slo.composite, []).append((slo, status))
+    out = list(results)
+    for name, components in sorted(groups.items()):
+        whole = composite_whole(name, components, at_risk_remaining=at_risk_remaining, policies=policies)
+        last = max(
+            i
+            for i, s in enumerate(out)
+            if by_name.get(s.slo) is not None and by_name[s.slo].composite == name
+        )
+        out.insert(last + 1, whole)
+    return out

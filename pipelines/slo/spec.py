@@ -10,14 +10,15 @@ one or more YAML documents (or YAML lists of documents). ``indicatorRef``, ``met
 
 Evaluated: rolling and calendar windows, the Occurrences, Timeslices and RatioTimeslices budgeting
 methods, and ratio indicators (``good`` or ``bad`` over ``total``) whose metric source is
-``type: sloscope`` with a declarative filter. Threshold metrics and composite objectives are rejected
-with an error that says so, rather than being evaluated wrongly.
+``type: sloscope`` with a declarative filter, and composite SLOs (an indicator per objective, weighted
+by ``compositeWeight``). Threshold metrics and raw ratios are rejected with an error that says so,
+rather than being evaluated wrongly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -182,10 +183,10 @@ class ObjectiveModel(_Model):
             raise ValueError(f"target must lie in [0, 1) (targetPercent in [0, 100)), got {exact}")
         if self.time_slice_target is not None and not 0 < self.time_slice_target <= 1:
             raise ValueError(f"timeSliceTarget must lie in (0, 1], got {self.time_slice_target}")
-        if self.indicator is not None or self.indicator_ref is not None or self.composite_weight is not None:
-            raise ValueError(
-                "composite objectives (indicator, indicatorRef, compositeWeight) are not supported yet"
-            )
+        if self.indicator is not None and self.indicator_ref is not None:
+            raise ValueError("give at most one of indicator or indicatorRef")
+        if self.composite_weight is not None and not self.composite_weight > 0:
+            raise ValueError(f"compositeWeight must be positive, got {self.composite_weight}")
         if self.op is not None or self.value is not None:
             raise ValueError(
                 "op/value objectives need a thresholdMetric indicator, which is not supported yet"
@@ -218,9 +219,23 @@ class SloSpec(_Model):
 
     @model_validator(mode="after")
     def _indicator(self) -> SloSpec:
+        per_objective = [o.indicator is not None or o.indicator_ref is not None for o in self.objectives]
+        if any(per_objective):
+            # A composite SLO: every objective measures its own indicator, weighted by compositeWeight.
+            if self.indicator is not None or self.indicator_ref is not None:
+                raise ValueError("a composite SLO gives indicators per objective, not for the whole SLO")
+            if not all(per_objective):
+                raise ValueError("in a composite SLO every objective needs an indicator or indicatorRef")
+            return self
+        if any(o.composite_weight is not None for o in self.objectives):
+            raise ValueError("compositeWeight needs an indicator per objective (a composite SLO)")
         if (self.indicator is None) == (self.indicator_ref is None):
             raise ValueError("give exactly one of indicator or indicatorRef")
         return self
+
+    @property
+    def is_composite(self) -> bool:
+        return any(o.indicator is not None or o.indicator_ref is not None for o in self.objectives)
 
 
 class SloDocument(_Model):
@@ -390,6 +405,8 @@ class SloDefinition:
     description: str | None = None
     minimum_events: int = 1
     alert_policies: tuple[AlertPolicy, ...] = ()
+    composite: str | None = None  # the composite SLO this is a component of (named "<composite>/<objective>")
+    composite_weight: float | None = None
 
     @property
     def window_text(self) -> str:
@@ -544,7 +561,35 @@ class _Builder:
             targets=tuple(targets),
         )
 
-    def slo(self, doc: SloDocument, source: str) -> SloDefinition:
+    def _indicator(
+        self, inline: Indicator | None, ref: str | None, where: str
+    ) -> tuple[IndicatorSpec, str | None, str]:
+        if ref is not None:
+            sli = self._ref("SLI", ref, f"{where}.indicatorRef")
+            assert isinstance(sli, SliDocument)
+            return sli.spec, sli.metadata.name, f"{where}.indicatorRef"
+        assert inline is not None
+        return inline.spec, inline.metadata.name if inline.metadata else None, f"{where}.indicator.spec"
+
+    def _filters(
+        self, indicator_spec: IndicatorSpec, service: str, base: str
+    ) -> tuple[EventFilter, EventFilter | None, EventFilter | None]:
+        ratio = indicator_spec.ratio_metric
+        assert ratio is not None and ratio.total is not None
+        # The total defaults to the SLO's service; good and bad default to the total's services, so that the
+        # good and the bad form of one SLO count the same events.
+        total = self._metric_filter(
+            ratio.total, frozenset({service}), f"{base}.ratioMetric.total.metricSource"
+        )
+        good = bad = None
+        if ratio.good is not None:
+            good = self._metric_filter(ratio.good, total.services, f"{base}.ratioMetric.good.metricSource")
+        if ratio.bad is not None:
+            bad = self._metric_filter(ratio.bad, total.services, f"{base}.ratioMetric.bad.metricSource")
+        return total, good, bad
+
+    def slo(self, doc: SloDocument, source: str) -> list[SloDefinition]:
+        """The SLO; for a composite, one component SLO per objective (named ``<slo>/<objective>``)."""
         spec = doc.spec
         services_known = self.catalog.documents.get("Service", {})
         if services_known and spec.service not in services_known:
@@ -552,28 +597,6 @@ class _Builder:
                 "spec.service",
                 f"no Service named {spec.service!r} (defined: {', '.join(sorted(services_known))})",
             )
-        if spec.indicator_ref is not None:
-            sli = self._ref("SLI", spec.indicator_ref, "spec.indicatorRef")
-            assert isinstance(sli, SliDocument)
-            indicator_spec, indicator_name, base = sli.spec, sli.metadata.name, "spec.indicatorRef"
-        else:
-            assert spec.indicator is not None
-            indicator_spec = spec.indicator.spec
-            indicator_name = spec.indicator.metadata.name if spec.indicator.metadata else None
-            base = "spec.indicator.spec"
-        ratio = indicator_spec.ratio_metric
-        assert ratio is not None and ratio.total is not None
-        # The total defaults to the SLO's service; good and bad default to the total's services, so that the
-        # good and the bad form of one SLO count the same events.
-        total = self._metric_filter(
-            ratio.total, frozenset({spec.service}), f"{base}.ratioMetric.total.metricSource"
-        )
-        good = bad = None
-        if ratio.good is not None:
-            good = self._metric_filter(ratio.good, total.services, f"{base}.ratioMetric.good.metricSource")
-        if ratio.bad is not None:
-            bad = self._metric_filter(ratio.bad, total.services, f"{base}.ratioMetric.bad.metricSource")
-
         raw_window = spec.time_window[0].model_dump(by_alias=True, exclude_none=True)
         try:
             window = window_from_openslo(raw_window)
@@ -585,27 +608,61 @@ class _Builder:
         names = [o.name for o in objectives]
         if len(set(names)) != len(names):
             raise FilterError("spec.objectives", "objective names (displayName) must be unique within an SLO")
+        if spec.is_composite:
+            measured = []
+            for model, objective in zip(spec.objectives, objectives, strict=True):
+                where = f"spec.objectives[{objective.index}]"
+                indicator_spec, indicator_name, base = self._indicator(
+                    model.indicator, model.indicator_ref, where
+                )
+                measured.append(
+                    (model, objective, indicator_name, self._filters(indicator_spec, spec.service, base))
+                )
+        else:
+            indicator_spec, indicator_name, base = self._indicator(spec.indicator, spec.indicator_ref, "spec")
+            filters = self._filters(indicator_spec, spec.service, base)
         policies = tuple(
             self._alert_policy(entry, f"spec.alertPolicies[{i}]")
             for i, entry in enumerate(spec.alert_policies or [])
         )
-        return SloDefinition(
-            name=doc.metadata.name,
-            display_name=doc.metadata.display_name or doc.metadata.name,
-            service=spec.service,
-            window=window,
-            budgeting_method=spec.budgeting_method,
-            total=total,
-            good=good,
-            bad=bad,
-            objectives=objectives,
-            source_file=source,
-            document=canonical(doc),
-            indicator_name=indicator_name,
-            description=spec.description,
-            minimum_events=_minimum_events(doc.metadata),
-            alert_policies=policies,
-        )
+        common = {
+            "display_name": doc.metadata.display_name or doc.metadata.name,
+            "service": spec.service,
+            "window": window,
+            "budgeting_method": spec.budgeting_method,
+            "source_file": source,
+            "document": canonical(doc),
+            "description": spec.description,
+            "minimum_events": _minimum_events(doc.metadata),
+            "alert_policies": policies,
+        }
+        if not spec.is_composite:
+            total, good, bad = filters
+            return [
+                SloDefinition(
+                    name=doc.metadata.name,
+                    total=total,
+                    good=good,
+                    bad=bad,
+                    objectives=objectives,
+                    indicator_name=indicator_name,
+                    **common,
+                )
+            ]
+        return [
+            SloDefinition(
+                name=f"{doc.metadata.name}/{objective.name}",
+                total=total,
+                good=good,
+                bad=bad,
+                objectives=(replace(objective, index=0),),
+                indicator_name=name,
+                composite=doc.metadata.name,
+                composite_weight=model.composite_weight or 1.0,
+                **common,
+            )
+            for model, objective, name, (total, good, bad) in measured
+        ]
 
     @staticmethod
     def _objective(model: ObjectiveModel, index: int, method: str, window: Window) -> Objective:
@@ -696,7 +753,7 @@ def build_catalog(sources: Iterable[tuple[str, str]]) -> tuple[Catalog, list[str
     builder = _Builder(catalog)
     for where, doc in slo_docs:
         try:
-            catalog.slos.append(builder.slo(doc, where.split(" (document")[0]))
+            catalog.slos.extend(builder.slo(doc, where.split(" (document")[0]))
         except FilterError as exc:
             problems.append(f"{where}: {exc.path}: {exc.message}")
         except ValueError as exc:

@@ -356,3 +356,108 @@ def test_composite_validation() -> None:
     assert problems == [
         "j.yaml (document 2): spec: in a composite SLO every objective needs an indicator or indicatorRef"
     ]
+
+
+def threshold_slo(spec: str, method: str, objective: str) -> str:
+    return f"""
+apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: fast}}
+spec:
+  service: lb
+  indicator:
+    spec:
+      thresholdMetric:
+        metricSource: {{type: sloscope, spec: {spec}}}
+  timeWindow: [{{duration: 1h, isRolling: true}}]
+  budgetingMethod: {method}
+  objectives: [{objective}]
+"""
+
+
+def _latency_events(tmp_path: Path, con: duckdb.DuckDBPyConnection, rows: list[tuple[datetime, str]]) -> None:
+    text = "timestamp,service,operation,status_code,latency_ms\n" + "".join(
+        f"{t:%Y-%m-%dT%H:%M:%S}Z,lb,a,200,{ms}\n" for t, ms in rows
+    )
+    ingest_file(con, write(tmp_path / "lat.csv", text), now=NOW)
+
+
+def test_threshold_metric_per_event(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Latencies 100, 300, 300.5, 50 and one request without a latency. "lte 300": events with a latency
+    # count (4), of which 100, 300 and 50 meet it (3): SLI 0.75.
+    start = datetime(2026, 6, 1, 10)
+    _latency_events(
+        tmp_path,
+        warehouse,
+        [(start + timedelta(minutes=i), ms) for i, ms in enumerate(["100", "300", "300.5", "50", ""])],
+    )
+    text = threshold_slo(
+        "{metric: latency_ms}", "Occurrences", "{displayName: p, op: lte, value: 300, target: 0.7}"
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (result.good, result.total) == (3, 4) and result.sli == pytest.approx(0.75)
+
+
+def test_percentile_objective_per_slice(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # 1h window of six 10-minute slices; objective: p90 <= 200 ms per slice, 90% of slices.
+    # Slice 0: ten requests at 100 ms -> p90 100: good. Slice 1: eight at 100, two at 1000 -> p90 is the 9th
+    # value (ceil(0.9 * 10)), 1000: bad. Slice 2: no requests: empty. Slices 3-5: ten at 150: good.
+    # -> 4 good, 1 bad, 1 empty: SLI 4/5; allowed bad slices 0.1 * 6 = 0.6; consumed 1 / 0.6.
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start + timedelta(seconds=30 * i), "100") for i in range(10)]
+    rows += [(start + timedelta(minutes=10, seconds=30 * i), "1000" if i >= 8 else "100") for i in range(10)]
+    for s in (3, 4, 5):
+        rows += [(start + timedelta(minutes=10 * s, seconds=30 * i), "150") for i in range(10)]
+    _latency_events(tmp_path, warehouse, rows)
+    text = threshold_slo(
+        "{metric: latency_ms, percentile: 90}",
+        "Timeslices",
+        "{displayName: p90, op: lte, value: 200, target: 0.9, timeSliceWindow: 10m}",
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (
+        result.timeslices["good"] == 4 and result.timeslices["bad"] == 1 and result.timeslices["empty"] == 1
+    )
+    assert result.sli == pytest.approx(0.8)
+    assert result.budget_consumed == pytest.approx(1 / 0.6)
+    assert result.budget_units["bad_minutes"] == 10
+
+
+@pytest.mark.parametrize(
+    ("spec", "method", "objective", "problem"),
+    [
+        (
+            "{metric: cpu}",
+            "Occurrences",
+            "{op: lte, value: 1, target: 0.9}",
+            "spec.indicator.spec.thresholdMetric.metricSource.spec.metric: expected latency_ms",
+        ),
+        (
+            "{metric: latency_ms}",
+            "Occurrences",
+            "{target: 0.9}",
+            "spec.objectives[0]: a thresholdMetric objective needs op and value",
+        ),
+        (
+            "{metric: latency_ms, percentile: 95}",
+            "Occurrences",
+            "{op: lte, value: 300, target: 0.9}",
+            "spec.budgetingMethod: percentile objectives are judged per time slice: use Timeslices",
+        ),
+        (
+            "{metric: latency_ms, percentile: 95, status_code: 200}",
+            "Timeslices",
+            "{op: lte, value: 300, target: 0.9, timeSliceWindow: 5m}",
+            "metricSource.spec.status_code: percentile objectives filter by service, operation and success",
+        ),
+        (
+            "{metric: latency_ms, percentile: 101}",
+            "Timeslices",
+            "{op: lte, value: 300, target: 0.9, timeSliceWindow: 5m}",
+            "metricSource.spec.percentile: expected a number in (0, 100], got 101",
+        ),
+    ],
+)
+def test_threshold_metric_validation(spec: str, method: str, objective: str, problem: str) -> None:
+    _, problems = parse_documents(threshold_slo(spec, method, objective), "t.yaml")
+    assert len(problems) == 1 and problem in problems[0], problems

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from pipelines import sqlfiles
+from pipelines.slo import histogram
 from pipelines.slo.corrections import Correction, excluded_minute_mask
 from pipelines.slo.corrections import list_corrections as _list_corrections
 from pipelines.slo.filters import EventFilter
@@ -388,6 +389,73 @@ def _statuses(
     return results
 
 
+_OPS = {
+    "lte": lambda a, b: a <= b,
+    "lt": lambda a, b: a < b,
+    "gte": lambda a, b: a >= b,
+    "gt": lambda a, b: a > b,
+}
+
+
+def slice_percentiles(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: datetime, end: datetime, slice_minutes: int
+) -> list[float | None]:
+    """The SLO's latency percentile in each slice of [start, end) (None for a slice without requests),
+    from the merged minute histograms: within 1% of the exact nearest-rank value."""
+    assert slo.percentile is not None
+    params = {"start": start, "end": end, "slice": slice_minutes, **slo.total.sql_params()}
+    query = sqlfiles.sql("slice_histograms")
+    frame = query_frame(con, query, sqlfiles.params_for(query, params))
+    slices = int((end - start).total_seconds() // 60) // slice_minutes
+    values: list[float | None] = [None] * slices
+    if frame.is_empty():
+        return values
+    quantile = Fraction(slo.percentile) / 100
+    ranked = (
+        frame.sort("slice", "bucket")
+        .with_columns(
+            pl.col("n").cum_sum().over("slice").alias("seen"),
+            pl.col("n").sum().over("slice").alias("requests"),
+        )
+        # Nearest rank, exact: ceil(q * requests) with integers (q = numerator / denominator).
+        .with_columns(
+            ((pl.col("requests") * quantile.numerator + quantile.denominator - 1) // quantile.denominator)
+            .clip(lower_bound=1)
+            .alias("rank")
+        )
+        .filter(pl.col("seen") >= pl.col("rank"))
+        .group_by("slice")
+        .agg(pl.col("bucket").min())
+    )
+    for index, bucket in ranked.iter_rows():
+        if 0 <= index < slices:
+            values[index] = histogram.representative(bucket)
+    return values
+
+
+def _percentile_minutes(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, data: _Minutes, as_of: datetime, slice_minutes: int
+) -> _Minutes:
+    """Per-minute arrays that make each slice good (1 of 1) or bad (0 of 1) by its percentile verdict, at
+    the slice's first minute, so the Timeslices arithmetic judges percentile objectives unchanged."""
+    assert slo.threshold is not None
+    op, value = slo.threshold
+    minutes = len(data.good)
+    count = -(-minutes // slice_minutes)  # whole slices ending at as_of, covering the lookback
+    start = as_of - timedelta(minutes=count * slice_minutes)
+    verdicts = slice_percentiles(con, slo, start, as_of, slice_minutes)
+    good = np.zeros(minutes, dtype=np.int64)
+    total = np.zeros(minutes, dtype=np.int64)
+    offset = count * slice_minutes - minutes  # minutes of the first slice before the lookback starts
+    for index, measured in enumerate(verdicts):
+        at = index * slice_minutes - offset
+        if measured is None or at < 0:
+            continue
+        total[at] = 1
+        good[at] = 1 if _OPS[op](measured, value) else 0
+    return _Minutes(data.start, good, total, data.present, data.excluded)
+
+
 def evaluate_slo(
     con: duckdb.DuckDBPyConnection,
     slo: SloDefinition,
@@ -424,10 +492,16 @@ def evaluate_slo(
         "excluded_minutes": sums.excluded_minutes,
     }
 
+    slice_data = data
+    if slo.percentile is not None:
+        slice_minutes = slo.objectives[0].time_slice_minutes
+        assert slice_minutes is not None
+        slice_data = _percentile_minutes(con, slo, data, window.as_of, slice_minutes)
+
     def figures_of(objective: Objective) -> Figures:
         if slo.budgeting_method == "Occurrences":
             return _occurrence_figures(sums, objective.target, window.period_minutes)
-        return _slice_figures(slo, objective, data, first, window.minutes, window.period_minutes)
+        return _slice_figures(slo, objective, slice_data, first, window.minutes, window.period_minutes)
 
     return _statuses(slo, window, sums, figures_of, corrections_applied, at_risk_remaining, policies)
 

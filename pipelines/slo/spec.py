@@ -11,8 +11,9 @@ one or more YAML documents (or YAML lists of documents). ``indicatorRef``, ``met
 Evaluated: rolling and calendar windows, the Occurrences, Timeslices and RatioTimeslices budgeting
 methods, and ratio indicators (``good`` or ``bad`` over ``total``) whose metric source is
 ``type: sloscope`` with a declarative filter, and composite SLOs (an indicator per objective, weighted
-by ``compositeWeight``). Threshold metrics and raw ratios are rejected with an error that says so,
-rather than being evaluated wrongly.
+by ``compositeWeight``), and threshold metrics on latency: per event (``op``/``value``) or as a
+percentile judged per time slice. Raw ratios are rejected with an error that says so, rather than being
+evaluated wrongly.
 """
 
 from __future__ import annotations
@@ -124,17 +125,19 @@ class RatioMetric(_Model):
         return self
 
 
+class ThresholdMetric(_Model):
+    metric_source: MetricSource
+
+
 class IndicatorSpec(_Model):
     description: str | None = None
     ratio_metric: RatioMetric | None = None
-    threshold_metric: dict[str, Any] | None = None
+    threshold_metric: ThresholdMetric | None = None
 
     @model_validator(mode="after")
-    def _ratio_only(self) -> IndicatorSpec:
-        if self.threshold_metric is not None:
-            raise ValueError("thresholdMetric indicators are not supported yet; use ratioMetric")
-        if self.ratio_metric is None:
-            raise ValueError("expected ratioMetric")
+    def _one_metric(self) -> IndicatorSpec:
+        if (self.ratio_metric is None) == (self.threshold_metric is None):
+            raise ValueError("give exactly one of ratioMetric or thresholdMetric")
         return self
 
 
@@ -187,10 +190,8 @@ class ObjectiveModel(_Model):
             raise ValueError("give at most one of indicator or indicatorRef")
         if self.composite_weight is not None and not self.composite_weight > 0:
             raise ValueError(f"compositeWeight must be positive, got {self.composite_weight}")
-        if self.op is not None or self.value is not None:
-            raise ValueError(
-                "op/value objectives need a thresholdMetric indicator, which is not supported yet"
-            )
+        if (self.op is None) != (self.value is None):
+            raise ValueError("op and value go together (a threshold objective)")
         return self
 
     def exact_target(self) -> Decimal:
@@ -407,6 +408,8 @@ class SloDefinition:
     alert_policies: tuple[AlertPolicy, ...] = ()
     composite: str | None = None  # the composite SLO this is a component of (named "<composite>/<objective>")
     composite_weight: float | None = None
+    percentile: Decimal | None = None  # thresholdMetric percentile objective: a slice is good when its
+    threshold: tuple[str, float] | None = None  # latency percentile satisfies (op, value)
 
     @property
     def window_text(self) -> str:
@@ -571,6 +574,55 @@ class _Builder:
         assert inline is not None
         return inline.spec, inline.metadata.name if inline.metadata else None, f"{where}.indicator.spec"
 
+    def _threshold(
+        self, metric: ThresholdMetric, model: ObjectiveModel, service: str, base: str, where: str
+    ) -> tuple[EventFilter, EventFilter, Decimal | None, tuple[str, float]]:
+        """(total, good, percentile, (op, value)) of a thresholdMetric indicator with its one objective."""
+        path = f"{base}.thresholdMetric.metricSource.spec"
+        source = metric.metric_source
+        if source.metric_source_ref is not None:
+            self._ref(
+                "DataSource", source.metric_source_ref, f"{base}.thresholdMetric.metricSource.metricSourceRef"
+            )
+        spec = dict(source.spec or {})
+        metric_name = spec.pop("metric", None)
+        if metric_name != "latency_ms":
+            raise FilterError(
+                f"{path}.metric", f"expected latency_ms (the measured value), got {metric_name!r}"
+            )
+        percentile_raw = spec.pop("percentile", None)
+        percentile = None
+        if percentile_raw is not None:
+            if (
+                isinstance(percentile_raw, bool)
+                or not isinstance(percentile_raw, int | float)
+                or not (0 < percentile_raw <= 100)
+            ):
+                raise FilterError(
+                    f"{path}.percentile", f"expected a number in (0, 100], got {percentile_raw!r}"
+                )
+            percentile = Decimal(str(percentile_raw))
+            histogram_grain = {"service", "operation", "success"}
+            if set(spec) - histogram_grain:
+                extra = sorted(set(spec) - histogram_grain)[0]
+                raise FilterError(
+                    f"{path}.{extra}",
+                    "percentile objectives filter by service, operation and "
+                    "success only (the latency histograms' grain)",
+                )
+        if model.op is None or model.value is None:
+            raise FilterError(
+                where, "a thresholdMetric objective needs op and value (e.g. op: lte, value: 300)"
+            )
+        # Events without a latency cannot meet or miss a latency threshold: they are not counted.
+        measured = compile_filter(
+            {**spec, "latency_ms": {"gte": 0}}, default_services=frozenset({service}), path=path
+        )
+        bound = compile_filter(
+            {"latency_ms": {model.op: model.value}}, default_services=measured.services, path=f"{where}.value"
+        )
+        return measured, measured.intersect(bound), percentile, (model.op, float(model.value))
+
     def _filters(
         self, indicator_spec: IndicatorSpec, service: str, base: str
     ) -> tuple[EventFilter, EventFilter | None, EventFilter | None]:
@@ -602,8 +654,17 @@ class _Builder:
             window = window_from_openslo(raw_window)
         except WindowError as exc:
             raise FilterError("spec.timeWindow[0]", str(exc)) from exc
+        threshold_indicator = None
+        if not spec.is_composite:
+            indicator_spec, indicator_name, base = self._indicator(spec.indicator, spec.indicator_ref, "spec")
+            threshold_indicator = indicator_spec.threshold_metric
+        if threshold_indicator is not None and len(spec.objectives) != 1:
+            raise FilterError("spec.objectives", "a thresholdMetric SLO has exactly one objective (OpenSLO)")
+        percentile_source = (threshold_indicator.metric_source.spec or {}) if threshold_indicator else {}
+        is_percentile = "percentile" in percentile_source
         objectives = tuple(
-            self._objective(o, i, spec.budgeting_method, window) for i, o in enumerate(spec.objectives)
+            self._objective(o, i, spec.budgeting_method, window, percentile=is_percentile)
+            for i, o in enumerate(spec.objectives)
         )
         names = [o.name for o in objectives]
         if len(set(names)) != len(names):
@@ -615,11 +676,28 @@ class _Builder:
                 indicator_spec, indicator_name, base = self._indicator(
                     model.indicator, model.indicator_ref, where
                 )
+                if indicator_spec.threshold_metric is not None:
+                    raise FilterError(
+                        where,
+                        "composite components use ratio metrics; thresholdMetric is not "
+                        "supported in a composite SLO",
+                    )
                 measured.append(
                     (model, objective, indicator_name, self._filters(indicator_spec, spec.service, base))
                 )
+        elif threshold_indicator is not None:
+            total_f, good_f, percentile, threshold = self._threshold(
+                threshold_indicator, spec.objectives[0], spec.service, base, "spec.objectives[0]"
+            )
+            if percentile is not None:
+                if spec.budgeting_method != "Timeslices":
+                    raise FilterError(
+                        "spec.budgetingMethod",
+                        "percentile objectives are judged per time slice: use Timeslices",
+                    )
+                if not isinstance(window, RollingWindow):
+                    raise FilterError("spec.timeWindow[0]", "percentile objectives need a rolling window")
         else:
-            indicator_spec, indicator_name, base = self._indicator(spec.indicator, spec.indicator_ref, "spec")
             filters = self._filters(indicator_spec, spec.service, base)
         policies = tuple(
             self._alert_policy(entry, f"spec.alertPolicies[{i}]")
@@ -636,6 +714,20 @@ class _Builder:
             "minimum_events": _minimum_events(doc.metadata),
             "alert_policies": policies,
         }
+        if threshold_indicator is not None:
+            return [
+                SloDefinition(
+                    name=doc.metadata.name,
+                    total=total_f,
+                    good=good_f,
+                    bad=None,
+                    objectives=objectives,
+                    indicator_name=indicator_name,
+                    percentile=percentile,
+                    threshold=threshold,
+                    **common,
+                )
+            ]
         if not spec.is_composite:
             total, good, bad = filters
             return [
@@ -665,9 +757,19 @@ class _Builder:
         ]
 
     @staticmethod
-    def _objective(model: ObjectiveModel, index: int, method: str, window: Window) -> Objective:
+    def _objective(
+        model: ObjectiveModel, index: int, method: str, window: Window, *, percentile: bool = False
+    ) -> Objective:
         where = f"spec.objectives[{index}]"
         name = model.display_name or model.name or f"target {model.exact_target()}"
+        if percentile and method == "Timeslices":
+            # The slice's verdict is its percentile against op/value; no share of good events to compare.
+            if model.time_slice_target is not None:
+                raise FilterError(
+                    f"{where}.timeSliceTarget",
+                    "does not apply to a percentile objective (op/value judges each slice)",
+                )
+            model = model.model_copy(update={"time_slice_target": 1.0})
         if method == "Occurrences":
             if model.time_slice_target is not None or model.time_slice_window is not None:
                 raise FilterError(

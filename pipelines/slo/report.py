@@ -397,7 +397,7 @@ def narrative(service: str, statuses: list[dict]) -> str:
 
 _TABLE = _JINJA.from_string("""<table class="slo-status">
 <thead><tr><th>SLO</th><th>Objective</th><th>Target</th><th>SLI</th><th>Budget remaining</th>
-<th>Burn 1h</th><th>Burn 1d</th><th>Status</th></tr></thead>
+<th>Burn 1h</th><th>Burn 1d</th><th>Status</th><th>Policy</th></tr></thead>
 <tbody>
 {% for row in rows %}
 <tr><td>{{ row.display }}
@@ -406,9 +406,10 @@ _TABLE = _JINJA.from_string("""<table class="slo-status">
 <td class="num">{{ row.remaining }}</td>
 <td class="num">{{ row.burn_1h }}</td><td class="num">{{ row.burn_1d }}</td>
 <td><span class="badge" style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;\
-font-weight:600;color:#fff;background:{{ row.colour }};white-space:nowrap">{{ row.label }}</span></td></tr>
+font-weight:600;color:#fff;background:{{ row.colour }};white-space:nowrap">{{ row.label }}</span></td>
+<td>{{ row.policy }}</td></tr>
 {% else %}
-<tr><td colspan="8">No SLOs are defined for this service.</td></tr>
+<tr><td colspan="9">No SLOs are defined for this service.</td></tr>
 {% endfor %}
 </tbody>
 </table>
@@ -441,6 +442,8 @@ def status_table_html(statuses: list[dict]) -> str:
                 "burn_1d": _fmt(rates.get("1d"), ".2f"),
                 "label": label,
                 "colour": colour,
+                # Older stored evaluations carry no policy state.
+                "policy": s.get("policy_state") or NO_DATA,
             }
         )
     return _TABLE.render(rows=rows)

@@ -39,6 +39,7 @@ from pipelines.slo.timeslices import (
     timeslice_units,
     timeslices,
 )
+from pipelines.slo.windows import CalendarWindow
 from pipelines.warehouse import query_frame
 
 BURN_RATE_WINDOWS: dict[str, timedelta] = {
@@ -281,8 +282,13 @@ class _Window:
 
     @classmethod
     def of(cls, slo: SloDefinition, as_of: datetime) -> _Window:
-        start, _ = slo.window.bounds(as_of)
         period_start, period_end = slo.window.period(as_of)
+        if isinstance(slo.window, CalendarWindow) and period_start == as_of:
+            # At the instant a calendar period ends, report the period that just ended, not the empty new
+            # one: end-of-day history and an as-of at midnight must see the finished day, month, quarter.
+            period_start, period_end = slo.window.period(as_of - timedelta(minutes=1))
+            return cls(as_of, period_start, period_start, period_end)
+        start, _ = slo.window.bounds(as_of)
         return cls(as_of, start, period_start, period_end)
 
     @property
@@ -311,6 +317,13 @@ class _Sums:
 
 def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
+
+
+def _exhaustion_seconds(remaining: float | None, rate: float | None, period: timedelta) -> float | None:
+    """Seconds until the budget is gone at this burn rate: 0 once exhausted, None if it never would be."""
+    if remaining is not None and remaining <= 0:
+        return 0.0
+    return _seconds(time_to_exhaustion(remaining, rate, period))
 
 
 Figures = tuple[
@@ -350,10 +363,14 @@ def _statuses(
     results = []
     for objective in slo.objectives:
         sli, consumed, remaining, rates, units, slices = figures_of(objective)
-        if no_data_reason:
+        reason = no_data_reason
+        if reason:
             sli = consumed = remaining = None
+            rates = {**rates, "window": None}  # the window's burn rate is its budget consumed: none either
+        elif remaining is None:
+            reason = "no complete time slice with traffic in the window yet"
         exhaustion = {
-            label: _seconds(time_to_exhaustion(remaining, rates.get(label), period)) for label in ("1h", "1d")
+            label: _exhaustion_seconds(remaining, rates.get(label), period) for label in ("1h", "1d")
         }
         results.append(
             ObjectiveStatus(
@@ -372,9 +389,7 @@ def _statuses(
                 budget_consumed=consumed,
                 budget_remaining=remaining,
                 burn_rates=rates,
-                status="no_data"
-                if no_data_reason
-                else classify(sums.window_total, remaining, at_risk_remaining),
+                status="no_data" if reason else classify(sums.window_total, remaining, at_risk_remaining),
                 period_start=window.period_start,
                 period_end=window.period_end,
                 budget_units=units.to_json(),
@@ -383,7 +398,7 @@ def _statuses(
                 data_completeness=completeness,
                 corrections_applied=corrections_applied,
                 timeslices=slices,
-                no_data_reason=no_data_reason,
+                no_data_reason=reason,
             )
         )
     return results
@@ -582,7 +597,17 @@ def _slice_figures(
         "empty": ratio.empty_slices,
         "period_slices": period_slices,
     }
-    units = occurrence_units(window_good, window_total, target, period_minutes)
+    # In slice-ratio terms, like the SLI and budget: the bad share is 1 - mean slice ratio.
+    budget_minutes = float(Fraction(1 - target) * period_minutes)
+    bad_minutes = None if ratio.sli is None else (1 - ratio.sli) * period_minutes
+    units = BudgetUnits(
+        allowed_bad_events=None,
+        bad_events=window_total - window_good,
+        bad_events_left=None,
+        budget_minutes=budget_minutes,
+        bad_minutes=bad_minutes,
+        bad_minutes_left=None if bad_minutes is None else budget_minutes - bad_minutes,
+    )
     return ratio.sli, ratio.consumed, ratio.remaining, rates, units, slices
 
 
@@ -765,7 +790,7 @@ def composite_whole(
         period_end=first.period_end,
         budget_units={"components": len(components), "weights": weights},
         time_to_exhaustion={
-            label: _seconds(time_to_exhaustion(remaining, rates.get(label), period)) for label in ("1h", "1d")
+            label: _exhaustion_seconds(remaining, rates.get(label), period) for label in ("1h", "1d")
         },
         policy_state=(policies or DEFAULT_POLICIES).for_slo(name).state(remaining, rates),
         data_completeness=_weighted_mean([(w, s.data_completeness) for w, s in pairs]),

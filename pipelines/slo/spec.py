@@ -71,7 +71,10 @@ def parse_rolling_duration(text: str) -> timedelta:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # allow_inf_nan=False: `.inf` or `.nan` in a target or weight is an error, not a NaN in every figure.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False
+    )
 
 
 class Metadata(_Model):
@@ -669,6 +672,8 @@ class _Builder:
         names = [o.name for o in objectives]
         if len(set(names)) != len(names):
             raise FilterError("spec.objectives", "objective names (displayName) must be unique within an SLO")
+        if threshold_indicator is None:
+            self.ratio_objectives_have_no_threshold(spec)
         if spec.is_composite:
             measured = []
             for model, objective in zip(spec.objectives, objectives, strict=True):
@@ -755,6 +760,16 @@ class _Builder:
             )
             for model, objective, name, (total, good, bad) in measured
         ]
+
+    @staticmethod
+    def ratio_objectives_have_no_threshold(spec: SloSpec) -> None:
+        for i, model in enumerate(spec.objectives):
+            if model.op is not None:
+                raise FilterError(
+                    f"spec.objectives[{i}].op",
+                    "op and value apply to a thresholdMetric indicator; "
+                    "a ratio metric's objective has only a target",
+                )
 
     @staticmethod
     def _objective(
@@ -853,13 +868,25 @@ def build_catalog(sources: Iterable[tuple[str, str]]) -> tuple[Catalog, list[str
             if isinstance(model, SloDocument):
                 slo_docs.append((where, model))
     builder = _Builder(catalog)
+    built_at: dict[str, str] = {}
     for where, doc in slo_docs:
         try:
-            catalog.slos.extend(builder.slo(doc, where.split(" (document")[0]))
+            built = builder.slo(doc, where.split(" (document")[0])
         except FilterError as exc:
             problems.append(f"{where}: {exc.path}: {exc.message}")
+            continue
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
+            continue
+        # A composite's components are named "<slo>/<objective>": they must not collide with another SLO.
+        clashes = [s.name for s in built if s.name in built_at]
+        if clashes:
+            problems.append(
+                f"{where}: metadata.name: SLO {clashes[0]!r} is also defined in {built_at[clashes[0]]}"
+            )
+            continue
+        built_at.update({s.name: where for s in built})
+        catalog.slos.extend(built)
     return catalog, problems
 
 

@@ -377,6 +377,11 @@ def window_from_openslo(spec: Mapping[str, Any]) -> Window:
     if "startTime" not in calendar:
         raise WindowError("calendar.startTime: required, e.g. '2022-01-01 00:00:00'")
     start_time = _parse_start_time(calendar["startTime"])
+    if start_time.second:
+        # Evaluation runs on whole minutes; a period grid anchored mid-minute could not be evaluated exactly.
+        raise WindowError(
+            f"calendar.startTime {calendar['startTime']!r}: must be on a whole minute (seconds 00)"
+        )
     time_zone = calendar.get("timeZone", "UTC")
     try:
         _load_zone(time_zone)

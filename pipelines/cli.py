@@ -263,6 +263,10 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     with open_warehouse(db) as con:
         if args.action == "add":
+            slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+            known = {s.name for s in slos} | {s.composite for s in slos if s.composite}
+            if args.slo != "*" and args.slo not in known:
+                raise UsageError(f"--slo: no SLO named {args.slo!r}; use one of the defined SLOs or *")
             if args.rrule:
                 # A recurring rule's first occurrence is local wall time in its zone, written without offset.
                 start = datetime.fromisoformat(args.start)

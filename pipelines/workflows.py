@@ -14,8 +14,10 @@ from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
 from pipelines.slo.budget import (
     EvaluationError,
     ObjectiveStatus,
+    correction_applies,
     default_as_of,
     evaluate,
+    evaluation_span,
     floor_minute,
     good_and_total,
 )
@@ -156,7 +158,12 @@ def store_history(
             "store_history",
             "new_history",
             frame,
-            {"day": day, "slos": [s.name for s in slos], "evaluated_at": utc_now()},
+            # Composite wholes are stored under the composite's own name: replace those rows too.
+            {
+                "day": day,
+                "slos": sorted({s.name for s in slos} | {s.composite for s in slos if s.composite}),
+                "evaluated_at": utc_now(),
+            },
         )
     return results
 
@@ -167,13 +174,23 @@ def history_days_affected(
     """Stored history days whose evaluation window overlaps the correction, with the SLOs to recompute."""
     affected: dict[date, list[SloDefinition]] = {}
     for slo in slos:
-        if not correction.applies_to(slo.name, slo.service):
+        if not correction_applies(correction, slo):
             continue
         for (day,) in con.execute(sqlfiles.sql("history_days"), {"slo": slo.name}).fetchall():
             as_of = datetime.combine(day + timedelta(days=1), datetime.min.time())
-            start, end = slo.window.bounds(as_of)
+            # The stored row holds burn rates over up to 3 days too, not only the SLO window.
+            start, end = evaluation_span(slo, as_of)
             if correction.intervals(start, end):
                 affected.setdefault(day, []).append(slo)
+    # A composite's whole is computed from all its components: recompute them together.
+    by_composite: dict[str, list[SloDefinition]] = {}
+    for slo in slos:
+        if slo.composite:
+            by_composite.setdefault(slo.composite, []).append(slo)
+    for day_slos in affected.values():
+        names = {s.name for s in day_slos}
+        for composite in {s.composite for s in day_slos if s.composite}:
+            day_slos.extend(s for s in by_composite[composite] if s.name not in names)
     return affected
 
 

@@ -266,7 +266,7 @@ def test_backfill_history_and_corrections_recompute_it(
         "2026-03-03": (1380, 1440, "breached"),
         "2026-03-04": (1440, 1440, "ok"),
     }
-    # The failing hour was planned maintenance: excluding it recomputes exactly the one affected day.
+    # The failing hour was planned maintenance: excluding it recomputes the affected days.
     assert (
         main(
             [
@@ -290,7 +290,9 @@ def test_backfill_history_and_corrections_recompute_it(
         )
         == 0
     )
-    assert "1 days of stored history were recomputed" in capsys.readouterr().out
+    # Recomputed: the day whose 1d window holds the hour, and the next day, whose stored 3d burn rate
+    # reads back over it. (The first day's row ends before the hour.)
+    assert "2 days of stored history were recomputed" in capsys.readouterr().out
     assert day_figures()["2026-03-03"] == (1380, 1380, "ok")
     assert main(["corrections", "list", "--db", db, "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
@@ -301,3 +303,24 @@ def test_backfill_history_and_corrections_recompute_it(
     )
     capsys.readouterr()
     assert day_figures()["2026-03-03"] == (1380, 1440, "breached")
+
+
+def test_corrections_refuse_unknown_slos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "slos" / "shop.yaml", SLO)
+    args = [
+        "corrections",
+        "add",
+        "--reason",
+        "x",
+        "--start",
+        "2026-03-01T00:00:00Z",
+        "--end",
+        "2026-03-01T01:00:00Z",
+        "--db",
+        str(tmp_path / "w.duckdb"),
+        "--slos",
+        str(tmp_path / "slos"),
+    ]
+    assert main([*args, "--slo", "shop-availabilty"]) == 2
+    assert "no SLO named 'shop-availabilty'" in capsys.readouterr().err
+    assert main([*args, "--slo", "*"]) == 0

@@ -461,3 +461,130 @@ def test_percentile_objective_per_slice(tmp_path: Path, warehouse: duckdb.DuckDB
 def test_threshold_metric_validation(spec: str, method: str, objective: str, problem: str) -> None:
     _, problems = parse_documents(threshold_slo(spec, method, objective), "t.yaml")
     assert len(problems) == 1 and problem in problems[0], problems
+
+
+# Regressions from the second review; numbers by hand.
+
+
+def test_calendar_period_that_just_ended(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # A UTC calendar day evaluated at the next midnight reports the day that ended, not the empty new one.
+    start = datetime(2026, 6, 1)
+    load_counts(warehouse, tmp_path, [(start + timedelta(minutes=m), 10, 9) for m in range(1440)])
+    text = slo_yaml(
+        "{duration: 1d, calendar: {startTime: '2026-01-01 00:00:00', timeZone: UTC}}", objective="target: 0.8"
+    )
+    result = evaluate_one(warehouse, text, datetime(2026, 6, 2))
+    assert (result.window_start, result.window_end) == (start, datetime(2026, 6, 2))
+    # 14,400 requests, 1,440 bad: SLI 0.9; consumed 0.1 / 0.2 = 0.5.
+    assert (result.total, result.sli, result.budget_consumed) == (
+        14_400,
+        pytest.approx(0.9),
+        pytest.approx(0.5),
+    )
+
+
+def test_ratio_timeslices_units_follow_the_slice_sli(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Same data as the ratio-timeslices test: SLI 0.5 at 90% over 60 minutes -> budget 6 minutes,
+    # bad minutes (1 - 0.5) * 60 = 30, left -24 (consistent with remaining -4).
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start, 1, 0)] + [(start + timedelta(minutes=30 + m), 3, 3) for m in range(30)]
+    load_counts(warehouse, tmp_path, rows)
+    text = slo_yaml("{duration: 1h, isRolling: true}", "RatioTimeslices", "target: 0.9, timeSliceWindow: 30m")
+    units = evaluate_one(warehouse, text, start + timedelta(hours=1)).budget_units
+    assert units["budget_minutes"] == pytest.approx(6.0) and units["bad_minutes"] == pytest.approx(30.0)
+    assert units["bad_minutes_left"] == pytest.approx(-24.0)
+
+
+def test_percentile_slices_exclude_corrected_minutes(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # The one slow slice (10:10-10:20) of the percentile test is planned maintenance: it becomes empty.
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start + timedelta(seconds=30 * i), "100") for i in range(10)]
+    rows += [(start + timedelta(minutes=10, seconds=30 * i), "1000" if i >= 8 else "100") for i in range(10)]
+    _latency_events(tmp_path, warehouse, rows)
+    add_correction(
+        warehouse,
+        slo="fast",
+        reason="maintenance",
+        added_by="ops",
+        start=start + timedelta(minutes=10),
+        end=start + timedelta(minutes=20),
+        now=NOW,
+    )
+    text = threshold_slo(
+        "{metric: latency_ms, percentile: 90}",
+        "Timeslices",
+        "{displayName: p90, op: lte, value: 200, target: 0.9, timeSliceWindow: 10m}",
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (result.timeslices["good"], result.timeslices["bad"], result.timeslices["empty"]) == (1, 0, 5)
+
+
+def test_history_of_composites_is_replaced_not_appended(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    from datetime import date
+
+    from pipelines.workflows import history, store_history
+
+    start = datetime(2026, 6, 1, 10)
+    lines = ["timestamp,service,operation,status_code"]
+    lines += [f"{start + timedelta(seconds=20 * i):%Y-%m-%dT%H:%M:%S}Z,lb,a,200" for i in range(100)]
+    lines += [f"{start + timedelta(seconds=3 * i):%Y-%m-%dT%H:%M:%S}Z,lb,b,200" for i in range(1000)]
+    ingest_file(warehouse, write(tmp_path / "e.csv", "\n".join(lines) + "\n"), now=NOW)
+    slos, _ = parse_documents(COMPOSITE.replace("duration: 1h", "duration: 1d"), "j.yaml")
+    refresh_aggregates(warehouse, thresholds_of(slos))
+    for _ in range(2):
+        store_history(warehouse, slos, date(2026, 6, 1), at_risk_remaining=0.25)
+    rows = history(warehouse, date(2026, 6, 1), date(2026, 6, 2))
+    assert sorted(status.slo for _, status in rows) == ["journey", "journey/step a", "journey/step b"]
+
+
+def test_composite_component_names_must_be_unique() -> None:
+    other = (
+        COMPOSITE
+        + """---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: journey/step a}
+spec:
+  service: lb
+  indicatorRef: b-ok
+  timeWindow: [{duration: 1h, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.9}]
+"""
+    )
+    _, problems = parse_documents(other, "j.yaml")
+    assert problems == [
+        "j.yaml (document 3): metadata.name: SLO 'journey/step a' is also defined in j.yaml (document 2)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "compositeWeight: 3",
+            "compositeWeight: .inf",
+            "spec.objectives[1].compositeWeight: Input should be a finite number",
+        ),
+        ("target: 0.9\n", "target: .nan\n", "spec.objectives[0].target: Input should be a finite number"),
+    ],
+)
+def test_non_finite_numbers_are_errors(old: str, new: str, problem: str) -> None:
+    _, problems = parse_documents(COMPOSITE.replace(old, new, 1), "j.yaml")
+    assert problems == [f"j.yaml (document 2): {problem}"]
+
+
+def test_calendar_anchor_must_be_a_whole_minute() -> None:
+    _, problems = parse_documents(
+        slo_yaml("{duration: 1d, calendar: {startTime: '2026-01-01 00:00:30', timeZone: UTC}}"), "c.yaml"
+    )
+    assert problems == [
+        "c.yaml: spec.timeWindow[0]: calendar.startTime '2026-01-01 00:00:30': must be on a "
+        "whole minute (seconds 00)"
+    ]

@@ -315,6 +315,19 @@ class _Sums:
     excluded_minutes: int = 0
 
 
+def correction_applies(correction: Correction, slo: SloDefinition) -> bool:
+    """A correction names an SLO (or '*'); a composite's components answer to the composite's name too."""
+    if correction.applies_to(slo.name, slo.service):
+        return True
+    return slo.composite is not None and correction.applies_to(slo.composite, slo.service)
+
+
+def evaluation_span(slo: SloDefinition, as_of: datetime) -> tuple[datetime, datetime]:
+    """Every minute an evaluation as of ``as_of`` reads: the window and the longest burn-rate window."""
+    window = _Window.of(slo, floor_minute(as_of))
+    return window.lookback_start, window.as_of
+
+
 def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
@@ -413,14 +426,26 @@ _OPS = {
 
 
 def slice_percentiles(
-    con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: datetime, end: datetime, slice_minutes: int
+    con: duckdb.DuckDBPyConnection,
+    slo: SloDefinition,
+    start: datetime,
+    end: datetime,
+    slice_minutes: int,
+    excluded: list[datetime] | None = None,
 ) -> list[float | None]:
     """The SLO's latency percentile in each slice of [start, end) (None for a slice without requests),
-    from the merged minute histograms: within 1% of the exact nearest-rank value."""
+    from the merged minute histograms (``excluded`` minutes left out): within 1% of the exact value."""
     assert slo.percentile is not None
     params = {"start": start, "end": end, "slice": slice_minutes, **slo.total.sql_params()}
     query = sqlfiles.sql("slice_histograms")
-    frame = query_frame(con, query, sqlfiles.params_for(query, params))
+    con.register(
+        "excluded_minutes",
+        pl.DataFrame({"bucket_start": excluded or []}, schema={"bucket_start": pl.Datetime("us")}),
+    )
+    try:
+        frame = query_frame(con, query, sqlfiles.params_for(query, params))
+    finally:
+        con.unregister("excluded_minutes")
     slices = int((end - start).total_seconds() // 60) // slice_minutes
     values: list[float | None] = [None] * slices
     if frame.is_empty():
@@ -458,7 +483,8 @@ def _percentile_minutes(
     minutes = len(data.good)
     count = -(-minutes // slice_minutes)  # whole slices ending at as_of, covering the lookback
     start = as_of - timedelta(minutes=count * slice_minutes)
-    verdicts = slice_percentiles(con, slo, start, as_of, slice_minutes)
+    excluded = [data.start + timedelta(minutes=int(i)) for i in np.flatnonzero(data.excluded)]
+    verdicts = slice_percentiles(con, slo, start, as_of, slice_minutes, excluded)
     good = np.zeros(minutes, dtype=np.int64)
     total = np.zeros(minutes, dtype=np.int64)
     offset = count * slice_minutes - minutes  # minutes of the first slice before the lookback starts
@@ -706,7 +732,7 @@ def evaluate(
     """
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     active = active_corrections_all(con)
-    corrections = {slo.name: [c for c in active if c.applies_to(slo.name, slo.service)] for slo in slos}
+    corrections = {slo.name: [c for c in active if correction_applies(c, slo)] for slo in slos}
     batched = [s for s in slos if s.budgeting_method == "Occurrences" and not corrections[s.name]]
     sums = _batched_sums(con, batched, moment)
     results: list[ObjectiveStatus] = []
@@ -795,7 +821,7 @@ def composite_whole(
         policy_state=(policies or DEFAULT_POLICIES).for_slo(name).state(remaining, rates),
         data_completeness=_weighted_mean([(w, s.data_completeness) for w, s in pairs]),
         corrections_applied={
-            "count": sum(s.corrections_applied.get("count", 0) for s in statuses),
+            "count": len({i for s in statuses for i in s.corrections_applied.get("ids", [])}),
             "ids": sorted({i for s in statuses for i in s.corrections_applied.get("ids", [])}),
             "excluded_minutes": sum(s.corrections_applied.get("excluded_minutes", 0) for s in statuses),
         },

@@ -216,3 +216,13 @@ CREATE TABLE IF NOT EXISTS slo_history (
     details            VARCHAR,
     evaluated_at       TIMESTAMP NOT NULL
 );
+
+-- The last loaded sample of every cumulative counter series, so deltas continue across files.
+CREATE TABLE IF NOT EXISTS counter_state (
+    service   VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    ts        TIMESTAMP NOT NULL,
+    total     BIGINT NOT NULL,
+    good      BIGINT NOT NULL,
+    PRIMARY KEY (service, operation)
+);

@@ -379,3 +379,59 @@ def test_one_failing_file_does_not_stop_the_others(
     assert "disk went away" in report.files[0].message
     # Not remembered as failed: the next run tries a.csv again.
     assert warehouse.execute("SELECT count(*) FROM ingested_files WHERE status = 'failed'").fetchone()[0] == 0
+
+
+def test_cumulative_counters_become_interval_counts(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Samples of one series (a 1-minute scrape). Deltas go to the previous sample's minute:
+    #   00:00  total 100, good  90  -> baseline: 0 / 0 at 00:00
+    #   00:01  total 160, good 145  -> 60 / 55 at 00:00
+    #   00:02  total  30, good  28  -> total fell: a reset; counts since restart 30 / 28 at 00:01
+    #   00:03  total  50, good  20  -> good fell while total grew: data error, quarantined
+    #   00:04  total  70, good  70  -> vs 00:02 (the last loaded sample): 40 / 42: good grew faster: error
+    #   00:05  total  80, good  60  -> vs 00:02: 50 / 32 at 00:02
+    text = (
+        "timestamp,service,operation,total_cumulative,good_cumulative\n"
+        "2026-03-01T00:00:00Z,lb,a,100,90\n2026-03-01T00:01:00Z,lb,a,160,145\n"
+        "2026-03-01T00:02:00Z,lb,a,30,28\n2026-03-01T00:03:00Z,lb,a,50,20\n"
+        "2026-03-01T00:04:00Z,lb,a,70,70\n2026-03-01T00:05:00Z,lb,a,80,60\n"
+    )
+    result = ingest_file(warehouse, write(tmp_path / "c1.csv", text), now=NOW)
+    assert (result.schema_kind, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+        "counters",
+        6,
+        4,
+        2,
+    )
+    rows = warehouse.execute("SELECT ts, total, good FROM raw_counts ORDER BY source_row").fetchall()
+    assert rows == [
+        (datetime(2026, 3, 1, 0, 0), 0, 0),
+        (datetime(2026, 3, 1, 0, 0), 60, 55),
+        (datetime(2026, 3, 1, 0, 1), 30, 28),
+        (datetime(2026, 3, 1, 0, 2), 50, 32),
+    ]
+    reasons = [
+        r for (r,) in warehouse.execute("SELECT reason FROM quarantine ORDER BY source_row").fetchall()
+    ]
+    assert reasons == [
+        "good counter fell from 28 to 20 while total did not reset",
+        "good grew by 42 but total only by 40",
+    ]
+    # The next file continues from the last loaded sample (00:05, 80 / 60); a sample older than it is
+    # out of order.
+    later = (
+        "timestamp,service,operation,total_cumulative,good_cumulative\n"
+        "2026-03-01T00:06:00Z,lb,a,95,74\n2026-03-01T00:04:30Z,lb,a,75,70\n"
+    )
+    second = ingest_file(warehouse, write(tmp_path / "c2.csv", later), now=NOW)
+    assert (second.rows_loaded, second.rows_quarantined) == (1, 1)
+    assert warehouse.execute(
+        "SELECT ts, total, good FROM raw_counts WHERE file_id = $f", {"f": second.file_id}
+    ).fetchall() == [(datetime(2026, 3, 1, 0, 5), 15, 14)]
+    (reason,) = warehouse.execute(
+        "SELECT reason FROM quarantine WHERE file_id = $f", {"f": second.file_id}
+    ).fetchone()
+    assert reason.endswith(
+        "is older than the last one loaded for this series (2026-03-01T00:05:00Z): out of order"
+    )

@@ -26,7 +26,8 @@ import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
-from pipelines.warehouse import transaction
+from pipelines.slo.counters import Sample, differences
+from pipelines.warehouse import query_frame, transaction
 
 EVENT_COLUMNS = ("timestamp", "service", "operation", "status_code", "success", "latency_ms")
 COUNT_COLUMNS = ("timestamp", "service", "operation", "total", "good", "bad")
@@ -329,7 +330,11 @@ _READERS = {"csv": _read_csv, "ndjson": _read_ndjson, "parquet": _read_parquet}
 def _schema_of(columns: list[str]) -> tuple[str | None, str | None]:
     """(schema kind, problem that quarantines every row) from a file's columns."""
     present = set(columns)
-    if "total" in present:
+    if "total_cumulative" in present:
+        kind, required = "counters", ["timestamp", "service", "total_cumulative"]
+        if not present & {"good_cumulative", "bad_cumulative"}:
+            return kind, "the counter file has neither a 'good_cumulative' nor a 'bad_cumulative' column"
+    elif "total" in present:
         kind, required = "counts", ["timestamp", "service", "total"]
         if not present & {"good", "bad"}:
             return kind, "the counts file has neither a 'good' nor a 'bad' column"
@@ -348,7 +353,13 @@ def _schema_of(columns: list[str]) -> tuple[str | None, str | None]:
 
 def _prepare(staging: _Staging, kind: str | None, file_problem: str | None) -> pl.DataFrame:
     frame = staging.frame
-    expected = COUNT_COLUMNS if kind == "counts" else EVENT_COLUMNS
+    if kind == "counters":
+        # Cumulative samples pass the counts validation (whole numbers, good <= total) under those names.
+        renames = {f"{c}_cumulative": c for c in ("total", "good", "bad")}
+        frame = frame.drop([c for c in renames.values() if c in frame.columns]).rename(
+            {k: v for k, v in renames.items() if k in frame.columns}
+        )
+    expected = COUNT_COLUMNS if kind in ("counts", "counters") else EVENT_COLUMNS
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in expected if c not in frame.columns]
     if missing:
         frame = frame.with_columns(missing)
@@ -423,7 +434,8 @@ def ingest_file(
     frame = _prepare(staging, kind, file_problem)
     rows_read = frame.height
     data_columns = [c for c in staging.columns if c not in _RESERVED]
-    rejected = _rejected_records(frame, data_columns)
+    # The records as they were in the file (before any renaming), for the quarantine.
+    rejected = _rejected_records(staging.frame, data_columns)
     latest_allowed = now_utc + timedelta(seconds=max_clock_skew_seconds)
 
     con.register("staging", frame.drop("_raw"))
@@ -432,15 +444,21 @@ def ingest_file(
         with transaction(con):
             file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
             sqlfiles.run(con, "ingest_supersede", {"path": path_text})
-            validate = "ingest_validate_counts" if kind == "counts" else "ingest_validate_events"
+            validate = (
+                "ingest_validate_counts" if kind in ("counts", "counters") else "ingest_validate_events"
+            )
             sqlfiles.run(con, validate, {"latest_allowed": latest_allowed})
+            if kind == "counters":
+                _apply_counter_deltas(con)
             loaded, quarantined, min_ts, max_ts = con.execute(
                 sqlfiles.sql("ingest_validated_summary")
             ).fetchall()[0]
             if loaded + quarantined != rows_read:
                 raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {rows_read}")
             params = {**base, "file_id": file_id}
-            sqlfiles.run(con, "ingest_load_counts" if kind == "counts" else "ingest_load_events", params)
+            sqlfiles.run(
+                con, "ingest_load_counts" if kind in ("counts", "counters") else "ingest_load_events", params
+            )
             sqlfiles.run(con, "ingest_quarantine", params)
             _record_file(
                 con,
@@ -463,6 +481,56 @@ def ingest_file(
     sqlfiles.run(con, "ingest_drop_validated")
     message = file_problem or ("empty file" if rows_read == 0 else "")
     return FileResult(path_text, "loaded", rows_read, loaded, quarantined, kind, file_id, message)
+
+
+def _apply_counter_deltas(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace the validated cumulative samples by per-interval counts (see pipelines.slo.counters)."""
+    samples = query_frame(con, sqlfiles.sql("ingest_counter_samples"))
+    series_keys = sorted({f"{s}\x00{o}" for s, o in samples.select("service", "operation").iter_rows()})
+    state_rows = query_frame(con, sqlfiles.sql("ingest_counter_state"), {"series": series_keys})
+    states = {
+        (r["service"], r["operation"]): Sample(-1, r["ts"], r["total"], r["good"])
+        for r in state_rows.iter_rows(named=True)
+    }
+    deltas: list[dict[str, Any]] = []
+    new_state: list[dict[str, Any]] = []
+    for (service, operation), group in samples.group_by(["service", "operation"], maintain_order=True):
+        ordered = [Sample(r["_row"], r["ts"], r["total"], r["good"]) for r in group.iter_rows(named=True)]
+        found, last = differences(ordered, states.get((service, operation)))
+        deltas.extend(
+            {"_row": d.row, "ts": d.ts, "total": d.total, "good": d.good, "reason": d.reason} for d in found
+        )
+        if last is not None:
+            new_state.append(
+                {
+                    "service": service,
+                    "operation": operation,
+                    "ts": last.ts,
+                    "total": last.total,
+                    "good": last.good,
+                }
+            )
+    delta_schema = {
+        "_row": pl.Int64,
+        "ts": pl.Datetime("us"),
+        "total": pl.Int64,
+        "good": pl.Int64,
+        "reason": pl.String,
+    }
+    state_schema = {
+        "service": pl.String,
+        "operation": pl.String,
+        "ts": pl.Datetime("us"),
+        "total": pl.Int64,
+        "good": pl.Int64,
+    }
+    con.register("counter_deltas", pl.DataFrame(deltas, schema=delta_schema))
+    con.register("new_counter_state", pl.DataFrame(new_state, schema=state_schema))
+    try:
+        sqlfiles.run(con, "ingest_counter_deltas")
+    finally:
+        con.unregister("counter_deltas")
+        con.unregister("new_counter_state")
 
 
 def _record_file(

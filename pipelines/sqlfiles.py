@@ -26,6 +26,8 @@ _INTERNAL_TABLES = frozenset(
         "latency_histogram_minute",
         "latency_histogram_hour",
         "latency_histogram_day",
+        "sli_ratio_minute",
+        "sli_ratio_hour",
     }
 )
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")

@@ -5,4 +5,5 @@ FROM ingested_files
 WHERE path = $path AND status = 'loaded' AND min_ts IS NOT NULL;
 DELETE FROM raw_events WHERE file_id IN (SELECT file_id FROM ingested_files WHERE path = $path AND status = 'loaded');
 DELETE FROM raw_counts WHERE file_id IN (SELECT file_id FROM ingested_files WHERE path = $path AND status = 'loaded');
+DELETE FROM raw_ratios WHERE file_id IN (SELECT file_id FROM ingested_files WHERE path = $path AND status = 'loaded');
 UPDATE ingested_files SET status = 'superseded' WHERE path = $path AND status = 'loaded';

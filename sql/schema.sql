@@ -226,3 +226,21 @@ CREATE TABLE IF NOT EXISTS counter_state (
     good      BIGINT NOT NULL,
     PRIMARY KEY (service, operation)
 );
+
+-- Precomputed ratios (OpenSLO raw metrics): one value in [0, 1] per sample.
+CREATE TABLE IF NOT EXISTS raw_ratios (
+    ts         TIMESTAMP NOT NULL,
+    service    VARCHAR NOT NULL,
+    operation  VARCHAR NOT NULL,
+    ratio      DOUBLE NOT NULL,
+    file_id    INTEGER NOT NULL,
+    source_row BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sli_ratio_minute (
+    bucket_start TIMESTAMP NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    ratio_sum DOUBLE NOT NULL, points BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sli_ratio_hour (
+    bucket_start TIMESTAMP NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
+    ratio_sum DOUBLE NOT NULL, points BIGINT NOT NULL
+);

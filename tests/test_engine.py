@@ -588,3 +588,77 @@ def test_calendar_anchor_must_be_a_whole_minute() -> None:
         "c.yaml: spec.timeWindow[0]: calendar.startTime '2026-01-01 00:00:30': must be on a "
         "whole minute (seconds 00)"
     ]
+
+
+def raw_slo(raw_type: str, method: str = "Occurrences", objective: str = "target: 0.7") -> str:
+    return f"""
+apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: ratios}}
+spec:
+  service: lb
+  indicator:
+    spec:
+      ratioMetric:
+        rawType: {raw_type}
+        raw: {{metricSource: {{type: sloscope, spec: {{service: lb, operation: a}}}}}}
+  timeWindow: [{{duration: 1h, isRolling: true}}]
+  budgetingMethod: {method}
+  objectives: [{{displayName: o, {objective}}}]
+"""
+
+
+def _ratios(tmp_path: Path, con: duckdb.DuckDBPyConnection, values: list[tuple[int, str]]) -> None:
+    start = datetime(2026, 6, 1, 10)
+    text = "timestamp,service,operation,ratio\n" + "".join(
+        f"{start + timedelta(minutes=m):%Y-%m-%dT%H:%M:%S}Z,lb,a,{v}\n" for m, v in values
+    )
+    ingest_file(con, write(tmp_path / "r.csv", text), now=NOW)
+
+
+def test_raw_success_ratios(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Four points 1.0, 0.9, 0.8, 0.5 (and one invalid 1.5, quarantined): the mean is 0.8. At 70%:
+    # consumed (1 - 0.8) / 0.3 = 2/3. total = 4 data points, good = round(3.2) = 3.
+    _ratios(tmp_path, warehouse, [(0, "1.0"), (10, "0.9"), (40, "0.8"), (50, "0.5"), (55, "1.5")])
+    reason = warehouse.execute("SELECT reason FROM quarantine").fetchone()[0]
+    assert reason == "ratio '1.5' is not a number between 0 and 1"
+    result = evaluate_one(warehouse, raw_slo("success"), datetime(2026, 6, 1, 11))
+    assert result.sli == pytest.approx(0.8) and result.budget_consumed == pytest.approx(2 / 3)
+    assert (result.good, result.total) == (3, 4)
+    assert result.budget_units["bad_events"] is None and result.budget_units[
+        "budget_minutes"
+    ] == pytest.approx(18.0)
+
+
+def test_raw_failure_ratios_and_timeslices(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Failure ratios 0.0, 0.1 (first 30-minute slice: success mean 0.95, good at 0.9) and 0.2, 0.5 (second:
+    # success mean 0.65, bad). Timeslices: 1 good, 1 bad -> SLI 0.5; RatioTimeslices: (0.95 + 0.65) / 2.
+    _ratios(tmp_path, warehouse, [(0, "0"), (10, "0.1"), (40, "0.2"), (50, "0.5")])
+    sliced = evaluate_one(
+        warehouse,
+        raw_slo("failure", "Timeslices", "target: 0.4, timeSliceTarget: 0.9, timeSliceWindow: 30m"),
+        datetime(2026, 6, 1, 11),
+    )
+    assert (sliced.timeslices["good"], sliced.timeslices["bad"], sliced.sli) == (1, 1, pytest.approx(0.5))
+    ratio = evaluate_one(
+        warehouse,
+        raw_slo("failure", "RatioTimeslices", "target: 0.4, timeSliceWindow: 30m"),
+        datetime(2026, 6, 1, 11),
+    )
+    assert ratio.sli == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("rawType: success\n", "", "give raw and rawType together"),
+        (
+            "spec: {service: lb, operation: a}",
+            "spec: {service: lb, status_code: 200}",
+            "raw.metricSource.spec.status_code: raw ratios are filtered by service and operation only",
+        ),
+    ],
+)
+def test_raw_ratio_validation(old: str, new: str, problem: str) -> None:
+    _, problems = parse_documents(raw_slo("success").replace(old, new), "r.yaml")
+    assert len(problems) == 1 and problem in problems[0], problems

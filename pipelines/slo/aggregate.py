@@ -58,6 +58,10 @@ def _recompute(
     params = {"start": start, "end": end, **histogram.sql_params()}
     if counts:
         sqlfiles.run(con, "aggregate_minutes", params)
+        hour_start, hour_end = covering(start, end, "hour")
+        sqlfiles.run(
+            con, "aggregate_ratio_minutes", {**params, "hour_start": hour_start, "hour_end": hour_end}
+        )
     if thresholds:
         sqlfiles.run(con, "aggregate_threshold_minutes", params)
     for grain, (source_suffix, target_suffix) in (("hour", ("minute", "hour")), ("day", ("hour", "day"))):

@@ -215,6 +215,18 @@ def good_and_total(
     con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: datetime, end: datetime, grain: str = "minute"
 ) -> pl.DataFrame:
     """``bucket_start, good, total`` for every bucket with data in [start, end)."""
+    if slo.raw_type is not None:
+        if grain not in ("minute", "hour"):
+            raise ValueError(f"raw ratios are kept per minute and hour, not per {grain}")
+        query = sqlfiles.sql("ratio_counts", source=f"sli_ratio_{grain}")
+        params = {
+            "start": start,
+            "end": end,
+            "scale": RAW_SCALE,
+            "failure": slo.raw_type == "failure",
+            **slo.total.sql_params(),
+        }
+        return query_frame(con, query, sqlfiles.params_for(query, params))
     total = counts_by_bucket(con, slo.total, start, end, grain).rename({"n": "total"})
     if slo.good is not None:
         good = counts_by_bucket(con, slo.total.intersect(slo.good), start, end, grain).rename({"n": "good"})
@@ -227,6 +239,11 @@ def good_and_total(
             .drop("bad")
         )
     return joined.select("bucket_start", "good", "total").sort("bucket_start")
+
+
+# A raw ratio data point counts as RAW_SCALE "events", ratio * RAW_SCALE of them good: every point weighs the
+# same, and ratios keep six decimals.
+RAW_SCALE = 1_000_000
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
@@ -328,6 +345,14 @@ def evaluation_span(slo: SloDefinition, as_of: datetime) -> tuple[datetime, date
     return window.lookback_start, window.as_of
 
 
+def _units_json(units: BudgetUnits, *, raw: bool) -> dict[str, Any]:
+    figures = units.to_json()
+    if raw:
+        # Scaled data points are not events: only the budget in minutes means something for raw ratios.
+        figures.update(allowed_bad_events=None, bad_events=None, bad_events_left=None)
+    return figures
+
+
 def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
@@ -364,13 +389,16 @@ def _statuses(
     """One status per objective; ``figures_of(objective)`` gives the method-specific figures."""
     expected = window.minutes - sums.excluded_minutes
     completeness = float(Fraction(sums.present_minutes, expected)) if expected else None
+    # Raw ratios: report data points (total) and the sum of their good ratios (good), not scaled units.
+    good_out, total_out = sums.window_good, sums.window_total
+    if slo.raw_type is not None:
+        good_out, total_out = round(sums.window_good / RAW_SCALE), sums.window_total // RAW_SCALE
+    noun = "data points" if slo.raw_type is not None else "events"
     no_data_reason = None
-    if sums.window_total == 0:
-        no_data_reason = "no events in the window"
-    elif sums.window_total < slo.minimum_events:
-        no_data_reason = (
-            f"{sums.window_total} events in the window, fewer than the minimum of {slo.minimum_events}"
-        )
+    if total_out == 0:
+        no_data_reason = f"no {noun} in the window"
+    elif total_out < slo.minimum_events:
+        no_data_reason = f"{total_out} {noun} in the window, fewer than the minimum of {slo.minimum_events}"
     policy = (policies or DEFAULT_POLICIES).for_slo(slo.name)
     period = window.period_end - window.period_start
     results = []
@@ -396,16 +424,16 @@ def _statuses(
                 budgeting_method=slo.budgeting_method,
                 window_start=window.start,
                 window_end=window.as_of,
-                good=sums.window_good,
-                total=sums.window_total,
+                good=good_out,
+                total=total_out,
                 sli=sli,
                 budget_consumed=consumed,
                 budget_remaining=remaining,
                 burn_rates=rates,
-                status="no_data" if reason else classify(sums.window_total, remaining, at_risk_remaining),
+                status="no_data" if reason else classify(total_out, remaining, at_risk_remaining),
                 period_start=window.period_start,
                 period_end=window.period_end,
-                budget_units=units.to_json(),
+                budget_units=_units_json(units, raw=slo.raw_type is not None),
                 time_to_exhaustion=exhaustion,
                 policy_state=policy.state(remaining, rates),
                 data_completeness=completeness,
@@ -733,7 +761,11 @@ def evaluate(
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     active = active_corrections_all(con)
     corrections = {slo.name: [c for c in active if correction_applies(c, slo)] for slo in slos}
-    batched = [s for s in slos if s.budgeting_method == "Occurrences" and not corrections[s.name]]
+    batched = [
+        s
+        for s in slos
+        if s.budgeting_method == "Occurrences" and not corrections[s.name] and s.raw_type is None
+    ]
     sums = _batched_sums(con, batched, moment)
     results: list[ObjectiveStatus] = []
     for slo in sorted(slos, key=lambda s: s.name):

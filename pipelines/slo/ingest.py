@@ -31,6 +31,13 @@ from pipelines.warehouse import query_frame, transaction
 
 EVENT_COLUMNS = ("timestamp", "service", "operation", "status_code", "success", "latency_ms")
 COUNT_COLUMNS = ("timestamp", "service", "operation", "total", "good", "bad")
+RATIO_COLUMNS = ("timestamp", "service", "operation", "ratio")
+_VALIDATORS = {
+    "counts": "ingest_validate_counts",
+    "counters": "ingest_validate_counts",
+    "ratios": "ingest_validate_ratios",
+}
+_LOADERS = {"counts": "ingest_load_counts", "counters": "ingest_load_counts", "ratios": "ingest_load_ratios"}
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 _MAX_RECORD_CHARS = 4000
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -334,6 +341,8 @@ def _schema_of(columns: list[str]) -> tuple[str | None, str | None]:
         kind, required = "counters", ["timestamp", "service", "total_cumulative"]
         if not present & {"good_cumulative", "bad_cumulative"}:
             return kind, "the counter file has neither a 'good_cumulative' nor a 'bad_cumulative' column"
+    elif "ratio" in present and not present & {"total", "status_code", "success"}:
+        kind, required = "ratios", ["timestamp", "service", "ratio"]
     elif "total" in present:
         kind, required = "counts", ["timestamp", "service", "total"]
         if not present & {"good", "bad"}:
@@ -359,7 +368,9 @@ def _prepare(staging: _Staging, kind: str | None, file_problem: str | None) -> p
         frame = frame.drop([c for c in renames.values() if c in frame.columns]).rename(
             {k: v for k, v in renames.items() if k in frame.columns}
         )
-    expected = COUNT_COLUMNS if kind in ("counts", "counters") else EVENT_COLUMNS
+    expected = {"counts": COUNT_COLUMNS, "counters": COUNT_COLUMNS, "ratios": RATIO_COLUMNS}.get(
+        kind or "", EVENT_COLUMNS
+    )
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in expected if c not in frame.columns]
     if missing:
         frame = frame.with_columns(missing)
@@ -444,9 +455,7 @@ def ingest_file(
         with transaction(con):
             file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
             sqlfiles.run(con, "ingest_supersede", {"path": path_text})
-            validate = (
-                "ingest_validate_counts" if kind in ("counts", "counters") else "ingest_validate_events"
-            )
+            validate = _VALIDATORS.get(kind or "", "ingest_validate_events")
             sqlfiles.run(con, validate, {"latest_allowed": latest_allowed})
             if kind == "counters":
                 _apply_counter_deltas(con)
@@ -456,9 +465,7 @@ def ingest_file(
             if loaded + quarantined != rows_read:
                 raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {rows_read}")
             params = {**base, "file_id": file_id}
-            sqlfiles.run(
-                con, "ingest_load_counts" if kind in ("counts", "counters") else "ingest_load_events", params
-            )
+            sqlfiles.run(con, _LOADERS.get(kind or "", "ingest_load_events"), params)
             sqlfiles.run(con, "ingest_quarantine", params)
             _record_file(
                 con,

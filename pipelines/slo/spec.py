@@ -12,8 +12,8 @@ Evaluated: rolling and calendar windows, the Occurrences, Timeslices and RatioTi
 methods, and ratio indicators (``good`` or ``bad`` over ``total``) whose metric source is
 ``type: sloscope`` with a declarative filter, and composite SLOs (an indicator per objective, weighted
 by ``compositeWeight``), and threshold metrics on latency: per event (``op``/``value``) or as a
-percentile judged per time slice. Raw ratios are rejected with an error that says so, rather than being
-evaluated wrongly.
+percentile judged per time slice, and raw ratio metrics (``raw`` with ``rawType``) over precomputed
+ratios.
 """
 
 from __future__ import annotations
@@ -118,9 +118,11 @@ class RatioMetric(_Model):
     @model_validator(mode="after")
     def _shape(self) -> RatioMetric:
         if self.raw is not None or self.raw_type is not None:
-            raise ValueError(
-                "raw ratio metrics (raw, rawType) are not supported yet; use good or bad over total"
-            )
+            if self.raw is None or self.raw_type is None:
+                raise ValueError("give raw and rawType together")
+            if self.good is not None or self.bad is not None or self.total is not None:
+                raise ValueError("a raw ratio metric has no good, bad or total")
+            return self
         if self.total is None:
             raise ValueError("total is required")
         if (self.good is None) == (self.bad is None):
@@ -411,6 +413,9 @@ class SloDefinition:
     alert_policies: tuple[AlertPolicy, ...] = ()
     composite: str | None = None  # the composite SLO this is a component of (named "<composite>/<objective>")
     composite_weight: float | None = None
+    raw_type: str | None = (
+        None  # a raw ratio metric: "success" or "failure" ratios, precomputed by the source
+    )
     percentile: Decimal | None = None  # thresholdMetric percentile objective: a slice is good when its
     threshold: tuple[str, float] | None = None  # latency percentile satisfies (op, value)
 
@@ -630,7 +635,17 @@ class _Builder:
         self, indicator_spec: IndicatorSpec, service: str, base: str
     ) -> tuple[EventFilter, EventFilter | None, EventFilter | None]:
         ratio = indicator_spec.ratio_metric
-        assert ratio is not None and ratio.total is not None
+        assert ratio is not None
+        if ratio.raw is not None:
+            path = f"{base}.ratioMetric.raw.metricSource"
+            spec = ratio.raw.metric_source.spec or {}
+            extra = sorted(set(spec) - {"service", "operation"})
+            if extra:
+                raise FilterError(
+                    f"{path}.spec.{extra[0]}", "raw ratios are filtered by service and operation only"
+                )
+            return self._metric_filter(ratio.raw, frozenset({service}), path), None, None
+        assert ratio.total is not None
         # The total defaults to the SLO's service; good and bad default to the total's services, so that the
         # good and the bad form of one SLO count the same events.
         total = self._metric_filter(
@@ -681,6 +696,12 @@ class _Builder:
                 indicator_spec, indicator_name, base = self._indicator(
                     model.indicator, model.indicator_ref, where
                 )
+                if indicator_spec.ratio_metric is not None and indicator_spec.ratio_metric.raw is not None:
+                    raise FilterError(
+                        where,
+                        "composite components use good/bad over total; raw ratios are not "
+                        "supported in a composite SLO",
+                    )
                 if indicator_spec.threshold_metric is not None:
                     raise FilterError(
                         where,
@@ -735,6 +756,7 @@ class _Builder:
             ]
         if not spec.is_composite:
             total, good, bad = filters
+            raw_type = indicator_spec.ratio_metric.raw_type if indicator_spec.ratio_metric else None
             return [
                 SloDefinition(
                     name=doc.metadata.name,
@@ -743,6 +765,7 @@ class _Builder:
                     bad=bad,
                     objectives=objectives,
                     indicator_name=indicator_name,
+                    raw_type=raw_type,
                     **common,
                 )
             ]

@@ -662,3 +662,32 @@ def test_raw_failure_ratios_and_timeslices(tmp_path: Path, warehouse: duckdb.Duc
 def test_raw_ratio_validation(old: str, new: str, problem: str) -> None:
     _, problems = parse_documents(raw_slo("success").replace(old, new), "r.yaml")
     assert len(problems) == 1 and problem in problems[0], problems
+
+
+@pytest.mark.parametrize(
+    ("latency", "op", "value", "good_slices"),
+    [
+        ("300", "lte", 300, 6),
+        ("1000", "lt", 1000, 0),
+        ("1003", "lte", 1000, 0),
+        ("1000", "gte", 1000, 6),
+        ("1000", "gt", 1000, 0),
+        ("999.9", "lt", 1000, 6),
+    ],
+)
+def test_percentile_verdicts_are_exact_at_the_bound(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, latency: str, op: str, value: int, good_slices: int
+) -> None:
+    # Every request at the same latency: p90 equals it exactly, so the verdict is the bare comparison
+    # (300 <= 300 good; 1000 < 1000 bad; 1003 <= 1000 bad; 1000 >= 1000 good; 1000 > 1000 bad;
+    # 999.9 < 1000 good).
+    start = datetime(2026, 6, 1, 10)
+    rows = [(start + timedelta(minutes=10 * s, seconds=30 * i), latency) for s in range(6) for i in range(10)]
+    _latency_events(tmp_path, warehouse, rows)
+    text = threshold_slo(
+        "{metric: latency_ms, percentile: 90}",
+        "Timeslices",
+        f"{{displayName: p90, op: {op}, value: {value}, target: 0.9, timeSliceWindow: 10m}}",
+    )
+    result = evaluate_one(warehouse, text, start + timedelta(hours=1))
+    assert (result.timeslices["good"], result.timeslices["bad"]) == (good_slices, 6 - good_slices)

@@ -24,7 +24,6 @@ import numpy as np
 import polars as pl
 
 from pipelines import sqlfiles
-from pipelines.slo import histogram
 from pipelines.slo.corrections import Correction, excluded_minute_mask
 from pipelines.slo.corrections import list_corrections as _list_corrections
 from pipelines.slo.filters import EventFilter
@@ -445,83 +444,37 @@ def _statuses(
     return results
 
 
-_OPS = {
-    "lte": lambda a, b: a <= b,
-    "lt": lambda a, b: a < b,
-    "gte": lambda a, b: a >= b,
-    "gt": lambda a, b: a > b,
-}
-
-
-def slice_percentiles(
-    con: duckdb.DuckDBPyConnection,
-    slo: SloDefinition,
-    start: datetime,
-    end: datetime,
-    slice_minutes: int,
-    excluded: list[datetime] | None = None,
-) -> list[float | None]:
-    """The SLO's latency percentile in each slice of [start, end) (None for a slice without requests),
-    from the merged minute histograms (``excluded`` minutes left out): within 1% of the exact value."""
-    assert slo.percentile is not None
-    params = {"start": start, "end": end, "slice": slice_minutes, **slo.total.sql_params()}
-    query = sqlfiles.sql("slice_histograms")
-    con.register(
-        "excluded_minutes",
-        pl.DataFrame({"bucket_start": excluded or []}, schema={"bucket_start": pl.Datetime("us")}),
-    )
-    try:
-        frame = query_frame(con, query, sqlfiles.params_for(query, params))
-    finally:
-        con.unregister("excluded_minutes")
-    slices = int((end - start).total_seconds() // 60) // slice_minutes
-    values: list[float | None] = [None] * slices
-    if frame.is_empty():
-        return values
-    quantile = Fraction(slo.percentile) / 100
-    ranked = (
-        frame.sort("slice", "bucket")
-        .with_columns(
-            pl.col("n").cum_sum().over("slice").alias("seen"),
-            pl.col("n").sum().over("slice").alias("requests"),
-        )
-        # Nearest rank, exact: ceil(q * requests) with integers (q = numerator / denominator).
-        .with_columns(
-            ((pl.col("requests") * quantile.numerator + quantile.denominator - 1) // quantile.denominator)
-            .clip(lower_bound=1)
-            .alias("rank")
-        )
-        .filter(pl.col("seen") >= pl.col("rank"))
-        .group_by("slice")
-        .agg(pl.col("bucket").min())
-    )
-    for index, bucket in ranked.iter_rows():
-        if 0 <= index < slices:
-            values[index] = histogram.representative(bucket)
-    return values
-
-
-def _percentile_minutes(
-    con: duckdb.DuckDBPyConnection, slo: SloDefinition, data: _Minutes, as_of: datetime, slice_minutes: int
-) -> _Minutes:
+def _percentile_minutes(slo: SloDefinition, data: _Minutes, as_of: datetime, slice_minutes: int) -> _Minutes:
     """Per-minute arrays that make each slice good (1 of 1) or bad (0 of 1) by its percentile verdict, at
-    the slice's first minute, so the Timeslices arithmetic judges percentile objectives unchanged."""
-    assert slo.threshold is not None
-    op, value = slo.threshold
+    the slice's first minute, so the Timeslices arithmetic judges percentile objectives unchanged.
+
+    The verdict is exact. ``data`` holds, per minute, the requests with a latency (total) and those
+    meeting the bound (good: latency <= v for ``lte``, >= v for ``gte``...). The nearest-rank q-percentile
+    of n requests is the r-th smallest, r = ceil(q * n): it is <= v (or < v) exactly when at least r
+    requests are, and >= v (or > v) exactly when fewer than r requests miss the bound.
+    """
+    assert slo.threshold is not None and slo.percentile is not None
+    op, _ = slo.threshold
+    quantile = Fraction(slo.percentile) / 100
     minutes = len(data.good)
     count = -(-minutes // slice_minutes)  # whole slices ending at as_of, covering the lookback
-    start = as_of - timedelta(minutes=count * slice_minutes)
-    excluded = [data.start + timedelta(minutes=int(i)) for i in np.flatnonzero(data.excluded)]
-    verdicts = slice_percentiles(con, slo, start, as_of, slice_minutes, excluded)
+    offset = count * slice_minutes - minutes  # minutes of the first slice before the lookback starts
+    padded_good = np.concatenate([np.zeros(offset, dtype=np.int64), data.good])
+    padded_total = np.concatenate([np.zeros(offset, dtype=np.int64), data.total])
+    slice_good = padded_good.reshape(count, slice_minutes).sum(axis=1)
+    slice_total = padded_total.reshape(count, slice_minutes).sum(axis=1)
     good = np.zeros(minutes, dtype=np.int64)
     total = np.zeros(minutes, dtype=np.int64)
-    offset = count * slice_minutes - minutes  # minutes of the first slice before the lookback starts
-    for index, measured in enumerate(verdicts):
+    for index in range(count):
+        n = int(slice_total[index])
         at = index * slice_minutes - offset
-        if measured is None or at < 0:
+        if n == 0 or at < 0:
             continue
+        rank = max(1, -(-(quantile.numerator * n) // quantile.denominator))
+        meeting = int(slice_good[index])
+        verdict = meeting >= rank if op in ("lte", "lt") else n - meeting < rank
         total[at] = 1
-        good[at] = 1 if _OPS[op](measured, value) else 0
+        good[at] = 1 if verdict else 0
     return _Minutes(data.start, good, total, data.present, data.excluded)
 
 
@@ -565,7 +518,7 @@ def evaluate_slo(
     if slo.percentile is not None:
         slice_minutes = slo.objectives[0].time_slice_minutes
         assert slice_minutes is not None
-        slice_data = _percentile_minutes(con, slo, data, window.as_of, slice_minutes)
+        slice_data = _percentile_minutes(slo, data, window.as_of, slice_minutes)
 
     def figures_of(objective: Objective) -> Figures:
         if slo.budgeting_method == "Occurrences":

@@ -12,6 +12,7 @@ import polars as pl
 from pipelines import sqlfiles
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
 from pipelines.slo.budget import (
+    RAW_SCALE,
     EvaluationError,
     ObjectiveStatus,
     correction_applies,
@@ -113,6 +114,11 @@ def store_hourly(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_o
     if first is not None:
         for slo in slos:
             series = good_and_total(con, slo, first, as_of, grain="hour")
+            if slo.raw_type is not None:
+                # Raw ratios are evaluated as scaled points; history shows points and summed ratios.
+                series = series.with_columns(
+                    (pl.col("good") / RAW_SCALE).round().cast(pl.Int64), pl.col("total") // RAW_SCALE
+                )
             frames.append(series.with_columns(pl.lit(slo.name).alias("slo")))
     schema = {"bucket_start": pl.Datetime("us"), "good": pl.Int64, "total": pl.Int64, "slo": pl.String}
     frame = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]

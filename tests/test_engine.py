@@ -691,3 +691,14 @@ def test_percentile_verdicts_are_exact_at_the_bound(
     )
     result = evaluate_one(warehouse, text, start + timedelta(hours=1))
     assert (result.timeslices["good"], result.timeslices["bad"]) == (good_slices, 6 - good_slices)
+
+
+def test_ratio_only_warehouse_evaluates_at_its_newest_minute(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Only ratio data, 10:00-10:50: as_of defaults to the end of 10:50 and the points are all seen.
+    _ratios(tmp_path, warehouse, [(0, "1.0"), (10, "0.9"), (40, "0.8"), (50, "0.5")])
+    slos, _ = parse_documents(raw_slo("success"), "r.yaml")
+    refresh_aggregates(warehouse, thresholds_of(slos))
+    (result,) = evaluate(warehouse, slos)
+    assert result.window_end == datetime(2026, 6, 1, 10, 51) and result.total == 4

@@ -435,3 +435,50 @@ def test_cumulative_counters_become_interval_counts(
     assert reason.endswith(
         "is older than the last one loaded for this series (2026-03-01T00:05:00Z): out of order"
     )
+
+
+def test_counter_files_refuse_replacement_and_labels(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    header = "timestamp,service,operation,total_cumulative,good_cumulative\n"
+    path = write(
+        tmp_path / "c.csv", header + "2026-03-01T00:00:00Z,lb,a,100,100\n2026-03-01T00:01:00Z,lb,a,150,150\n"
+    )
+    ingest_file(warehouse, path, now=NOW)
+    # A corrected version at the same path: refused, and the loaded rows (0 + 50 events) stay.
+    write(path, header + "2026-03-01T00:00:00Z,lb,a,100,100\n2026-03-01T00:01:00Z,lb,a,150,125\n")
+    refused = ingest_file(warehouse, path, now=NOW)
+    assert refused.status == "failed" and "cannot be replaced" in refused.message
+    assert warehouse.execute("SELECT sum(total), sum(good) FROM raw_counts").fetchone() == (50, 50)
+    # Two pods' counters in one file would read as resets: the whole file is quarantined instead.
+    labelled = ingest_file(
+        warehouse,
+        write(
+            tmp_path / "pods.csv",
+            "timestamp,service,operation,instance,"
+            "total_cumulative,good_cumulative\n"
+            "2026-03-01T00:02:00Z,lb,a,pod-1,10,10\n"
+            "2026-03-01T00:02:00Z,lb,a,pod-2,9000,9000\n",
+        ),
+        now=NOW,
+    )
+    assert (labelled.rows_loaded, labelled.rows_quarantined) == (0, 2)
+    assert labelled.message.startswith("column 'instance' is not part of a counter series")
+
+
+def test_counter_samples_at_the_same_instant(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # 00:00 baseline 1000; 00:01 1010 (delta 10); a repeat of 00:01 with the same values is a duplicate,
+    # one with other values (1008) a conflict: at most the 10 events are counted, never a "reset".
+    text = (
+        "timestamp,service,operation,total_cumulative,good_cumulative\n"
+        "2026-03-01T00:00:00Z,lb,a,1000,1000\n2026-03-01T00:01:00Z,lb,a,1010,1009\n"
+        "2026-03-01T00:01:00Z,lb,a,1010,1009\n2026-03-01T00:01:00Z,lb,a,1008,1008\n"
+    )
+    result = ingest_file(warehouse, write(tmp_path / "eq.csv", text), now=NOW)
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 2)
+    assert warehouse.execute("SELECT sum(total), sum(good) FROM raw_counts").fetchone() == (10, 9)
+    reasons = sorted(r for (r,) in warehouse.execute("SELECT reason FROM quarantine").fetchall())
+    assert reasons == [
+        "conflicting counter samples at 2026-03-01T00:01:00Z: 1010/1009 and 1008/1008",
+        "duplicate counter sample at 2026-03-01T00:01:00Z",
+    ]

@@ -9,7 +9,11 @@ sample that loaded:
 * a total that falls is a counter reset (a restarted process): the delta is the new value;
 * a good counter that falls while total does not, or good growing more than total, is a data error:
   the sample is quarantined with the reason, never clamped;
-* a sample older than the series' last loaded sample (from an earlier file) is out of order.
+* a sample older than the series' last loaded sample (from an earlier file) is out of order, and a second
+  sample at the same instant is a duplicate or a conflict: both quarantined.
+
+A counter must come from one process per series: a sum over processes falls when one restarts, which
+would read as a reset of the whole sum.
 """
 
 from __future__ import annotations
@@ -48,6 +52,18 @@ def differences(samples: list[Sample], state: Sample | None) -> tuple[list[Delta
             reason = (
                 f"counter sample at {_iso(sample.ts)} is older than the last one loaded for this series "
                 f"({_iso(state.ts)}): out of order"
+            )
+            deltas.append(Delta(sample.row, None, None, None, reason))
+            continue
+        if last is not None and sample.ts == last.ts:
+            # Two samples of one series at one instant: a repeat tells nothing new, and differing values mean
+            # two series were mixed (a label column lost) or the source is wrong. Never a reset.
+            same = (sample.total, sample.good) == (last.total, last.good)
+            reason = (
+                f"duplicate counter sample at {_iso(sample.ts)}"
+                if same
+                else f"conflicting counter samples at {_iso(sample.ts)}: {last.total}/{last.good} and "
+                f"{sample.total}/{sample.good}"
             )
             deltas.append(Delta(sample.row, None, None, None, reason))
             continue

@@ -32,6 +32,14 @@ from pipelines.warehouse import query_frame, transaction
 EVENT_COLUMNS = ("timestamp", "service", "operation", "status_code", "success", "latency_ms")
 COUNT_COLUMNS = ("timestamp", "service", "operation", "total", "good", "bad")
 RATIO_COLUMNS = ("timestamp", "service", "operation", "ratio")
+COUNTER_COLUMNS = (
+    "timestamp",
+    "service",
+    "operation",
+    "total_cumulative",
+    "good_cumulative",
+    "bad_cumulative",
+)
 _VALIDATORS = {
     "counts": "ingest_validate_counts",
     "counters": "ingest_validate_counts",
@@ -132,7 +140,7 @@ def _frame(
 
 
 _RESERVED = frozenset({"_row", "_pre_reason", "_raw", "_record"})
-_KNOWN_COLUMNS = frozenset(EVENT_COLUMNS) | frozenset(COUNT_COLUMNS)
+_KNOWN_COLUMNS = frozenset((*EVENT_COLUMNS, *COUNT_COLUMNS, *RATIO_COLUMNS, *COUNTER_COLUMNS))
 
 
 def _normalise_header(names: list[str]) -> tuple[list[str], str | None]:
@@ -341,6 +349,14 @@ def _schema_of(columns: list[str]) -> tuple[str | None, str | None]:
         kind, required = "counters", ["timestamp", "service", "total_cumulative"]
         if not present & {"good_cumulative", "bad_cumulative"}:
             return kind, "the counter file has neither a 'good_cumulative' nor a 'bad_cumulative' column"
+        unknown = sorted(present - set(COUNTER_COLUMNS))
+        if unknown:
+            # An extra label (instance, pod...) would merge several counters into one series, and their
+            # differences would read as resets.
+            return kind, (
+                f"column '{unknown[0]}' is not part of a counter series (service, operation): "
+                "sum per series first, or fold it into operation"
+            )
     elif "ratio" in present and not present & {"total", "status_code", "success"}:
         kind, required = "ratios", ["timestamp", "service", "ratio"]
     elif "total" in present:
@@ -434,6 +450,14 @@ def ingest_file(
                 path_text, "skipped", file_id=file_id, message="already failed with this content"
             )
 
+    if _loaded_kind(con, path_text) == "counters":
+        # Counter deltas chain from sample to sample across files: replacing a loaded file would need every
+        # later delta of its series recomputed. Refuse, loudly, rather than lose or double-count events.
+        reason = (
+            "a loaded cumulative counter file cannot be replaced; land the corrected samples as a new file"
+        )
+        file_id = _record_file(con, base, status="failed", error=reason)
+        return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {reason}")
     try:
         staging = _READERS[fmt](raw)
     except UnreadableFile as exc:
@@ -582,11 +606,16 @@ def _record_file(
         return write()
 
 
+def _loaded_kind(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
+    found = con.execute(sqlfiles.sql("loaded_kind_of_path"), {"path": path}).fetchall()
+    return found[0][0] if found else None
+
+
 def _record_duplicate(con: duckdb.DuckDBPyConnection, base: dict[str, Any], original: str) -> bool:
     """Record a path whose bytes are already loaded from ``original``; drop the path's earlier rows."""
     earlier = con.execute(sqlfiles.sql("loaded_versions_of_path"), {"path": base["path"]}).fetchall()[0][0]
-    if not earlier:
-        return False
+    if not earlier or _loaded_kind(con, base["path"]) == "counters":
+        return False  # a counter file's samples stay: see the refusal in ingest_file
     with transaction(con):
         sqlfiles.run(con, "ingest_supersede", {"path": base["path"]})
         number = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]

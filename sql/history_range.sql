@@ -2,4 +2,5 @@
 SELECT * EXCLUDE (evaluated_at)
 FROM slo_history
 WHERE day >= $start AND day < $end AND ($slos::VARCHAR[] IS NULL OR list_contains($slos::VARCHAR[], slo))
-ORDER BY slo, objective_index, day;
+ORDER BY split_part(slo, '/', 1), objective = 'weighted whole' AND strpos(slo, '/') = 0, slo,
+         objective_index, day;

@@ -528,6 +528,18 @@ def evaluate_slo(
     return _statuses(slo, window, sums, figures_of, corrections_applied, at_risk_remaining, policies)
 
 
+def _slice_burn_rates(data: _Minutes, slice_minutes: int, burn: Any) -> dict[str, float | None]:
+    """Burn rate per window over the whole slices ending at as_of; None for a window shorter than a slice."""
+    n = len(data.good)
+    rates: dict[str, float | None] = {}
+    for label, span in BURN_RATE_WINDOWS.items():
+        k = int(span.total_seconds() // 60) // slice_minutes
+        rates[label] = (
+            burn(data.good[n - k * slice_minutes :], data.total[n - k * slice_minutes :]) if k else None
+        )
+    return rates
+
+
 def _slice_figures(
     slo: SloDefinition,
     objective: Objective,
@@ -540,14 +552,12 @@ def _slice_figures(
     target = objective.target
     good, total = data.good[first:], data.total[first:]
     window_good, window_total = int(good.sum()), int(total.sum())
-    n = len(data.good)
     slice_minutes = objective.time_slice_minutes
     assert slice_minutes is not None
     # Only whole slices are judged: a calendar period's current slice is still open.
     complete = window_minutes - window_minutes % slice_minutes
     period_slices = period_minutes // slice_minutes
     g, t = good[:complete], total[:complete]
-    rates: dict[str, float | None] = {}
     if slo.budgeting_method == "Timeslices":
         assert objective.time_slice_target is not None
         result = timeslices(
@@ -558,19 +568,15 @@ def _slice_figures(
             target=target,
             total_slices=period_slices,
         )
-        for label, span in BURN_RATE_WINDOWS.items():
-            k = int(span.total_seconds() // 60) // slice_minutes
-            if k == 0:
-                rates[label] = None  # the window is shorter than one slice
-                continue
+        slice_target = objective.time_slice_target
+
+        def burn(good: np.ndarray, total: np.ndarray) -> float | None:
             recent = timeslices(
-                data.good[n - k * slice_minutes :],
-                data.total[n - k * slice_minutes :],
-                slice_minutes=slice_minutes,
-                slice_target=objective.time_slice_target,
-                target=target,
+                good, total, slice_minutes=slice_minutes, slice_target=slice_target, target=target
             )
-            rates[label] = timeslice_burn_rate(recent.bad_slices, recent.slices, target)
+            return timeslice_burn_rate(recent.bad_slices, recent.slices, target)
+
+        rates = _slice_burn_rates(data, slice_minutes, burn)
         rates["window"] = result.consumed
         slices = {
             "slice_minutes": slice_minutes,
@@ -584,18 +590,13 @@ def _slice_figures(
         return result.sli, result.consumed, result.remaining, rates, units, slices
 
     ratio = ratio_timeslices(g, t, slice_minutes=slice_minutes, target=target)
-    for label, span in BURN_RATE_WINDOWS.items():
-        k = int(span.total_seconds() // 60) // slice_minutes
-        if k == 0:
-            rates[label] = None
-            continue
-        recent = ratio_timeslices(
-            data.good[n - k * slice_minutes :],
-            data.total[n - k * slice_minutes :],
-            slice_minutes=slice_minutes,
-            target=target,
-        )
-        rates[label] = recent.consumed
+    rates = _slice_burn_rates(
+        data,
+        slice_minutes,
+        lambda good, total: (
+            ratio_timeslices(good, total, slice_minutes=slice_minutes, target=target).consumed
+        ),
+    )
     rates["window"] = ratio.consumed
     slices = {
         "slice_minutes": slice_minutes,

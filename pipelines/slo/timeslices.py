@@ -28,7 +28,7 @@ import numpy as np
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
-def _exact(value: Decimal | Fraction | int, name: str) -> Fraction:
+def exact_fraction(value: Decimal | Fraction | int, name: str) -> Fraction:
     # A float target such as 0.999 is really 0.99899999999999999911..., which moves a slice or a
     # budget across its boundary; callers must say what they mean with a Decimal.
     if isinstance(value, bool) or not isinstance(value, Decimal | Fraction | int):
@@ -40,7 +40,7 @@ def _exact(value: Decimal | Fraction | int, name: str) -> Fraction:
 
 def _allowance(target: Decimal) -> Fraction:
     """1 - target, exactly; the target must lie in [0, 1) (OpenSLO) so the allowance is positive."""
-    exact = _exact(target, "target")
+    exact = exact_fraction(target, "target")
     if not 0 <= exact < 1:
         raise ValueError(f"target must lie in [0, 1), got {target}")
     return 1 - exact
@@ -52,7 +52,8 @@ def _positive_int(value: int, name: str) -> int:
     return int(value)
 
 
-def _counts(good: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def checked_counts(good: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-minute good/total as int64, refusing anything but whole counts with 0 <= good <= total."""
     good, total = np.asarray(good), np.asarray(total)
     if good.ndim != 1 or total.ndim != 1 or good.shape != total.shape:
         raise ValueError(
@@ -73,7 +74,7 @@ def _counts(good: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def slice_sums(good: np.ndarray, total: np.ndarray, slice_minutes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-slice sums of good and total (int64) over consecutive slices of ``slice_minutes``."""
     size = _positive_int(slice_minutes, "slice_minutes")
-    good, total = _counts(good, total)
+    good, total = checked_counts(good, total)
     if len(total) % size:
         raise ValueError(
             f"{len(total)} minutes of counts is not a multiple of the {size}-minute slice; "
@@ -140,7 +141,7 @@ def timeslices(
     """
     goods, totals = slice_sums(good, total, slice_minutes)
     allowance = _allowance(target)
-    threshold = _exact(slice_target, "slice_target")
+    threshold = exact_fraction(slice_target, "slice_target")
     if not 0 < threshold <= 1:
         raise ValueError(f"slice_target must lie in (0, 1], got {slice_target}")
     observed = len(totals)
@@ -322,7 +323,7 @@ def timeslice_units(
     """
     good, total = _event_counts(good, total)
     minutes = _window_minutes(window_minutes)
-    if _exact(target, "target") != Fraction(result.target):
+    if exact_fraction(target, "target") != Fraction(result.target):
         raise ValueError(f"target {target} differs from the result's target {result.target}")
     if minutes != result.period_slices * result.slice_minutes:
         raise ValueError(

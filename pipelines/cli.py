@@ -216,6 +216,84 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _incidents(path: Path) -> list[tuple[datetime, datetime]]:
+    """Known incidents from a CSV with ``start`` and ``end`` columns (ISO-8601 with offsets)."""
+    import csv
+
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise UsageError(f"--incidents: {path}: {exc.strerror}") from exc
+    found = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            first, last = parse_as_of(row.get("start") or ""), parse_as_of(row.get("end") or "")
+        except UsageError as exc:
+            raise UsageError(f"{path} line {number}: {exc}".replace("--as-of: ", "")) from exc
+        if last <= first:
+            raise UsageError(f"{path} line {number}: end must be after start")
+        found.append((first, last))
+    return found
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import workflows
+    from pipelines.slo.budget import default_as_of
+
+    slos = {s.name: s for s in load_slos(Path(args.slos) if args.slos else settings.slos)}
+    if args.slo not in slos:
+        raise UsageError(f"--slo: no SLO named {args.slo!r}")
+    slo = slos[args.slo]
+    if not 0 <= args.objective < len(slo.objectives):
+        raise UsageError(f"--objective: {args.slo} has objectives 0..{len(slo.objectives) - 1}")
+    incidents = _incidents(Path(args.incidents))
+    db = Path(args.db) if args.db else settings.warehouse
+    with open_warehouse(db) as con:
+        workflows.refresh(con, list(slos.values()))
+        end = parse_as_of(args.end) if args.end else default_as_of(con)
+        start = parse_as_of(args.start) if args.start else end - timedelta(days=28)
+        episodes, results = workflows.backtest_slo(
+            con, slo, incidents, start, end, objective_index=args.objective, four_pairs=args.four_pairs
+        )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "slo": slo.name,
+                    "objective": slo.objectives[args.objective].name,
+                    "from": start.isoformat() + "Z",
+                    "to": end.isoformat() + "Z",
+                    "incidents": len(incidents),
+                    "episodes": [
+                        {
+                            "severity": e.severity,
+                            "start": e.start.isoformat() + "Z",
+                            "end": e.end.isoformat() + "Z" if e.end else None,
+                        }
+                        for e in episodes
+                    ],
+                    "results": [r.__dict__ for r in results],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"{slo.name} / {slo.objectives[args.objective].name}: "
+        f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, {len(incidents)} known incidents"
+    )
+    for r in results:
+        detect = ", ".join(f"{m:g}" for m in r.detection_minutes) or "—"
+        reset = ", ".join("still firing" if m is None else f"{m:g}" for m in r.reset_minutes) or "—"
+        print(
+            f"  {r.severity:<7} alerts {r.alerts:<4} precision {_percent(r.precision, 0)}  "
+            f"recall {_percent(r.recall, 0)}  detection min [{detect}]  reset min [{reset}]  "
+            f"per week {r.pages_per_week:.2f}"
+        )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(Path(args.directory) if args.directory else settings.slos)
     print(export_yaml(catalog), end="")
@@ -421,6 +499,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="warehouse file (default from settings)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser(
+        "backtest", help="replay history through burn-rate alert rules against known incidents"
+    )
+    p.add_argument("--slo", required=True)
+    p.add_argument("--objective", type=int, default=0, help="objective index (default 0)")
+    p.add_argument("--incidents", required=True, help="CSV with start,end columns (ISO-8601 with offsets)")
+    p.add_argument(
+        "--from", dest="start", help="replay start, ISO-8601 with offset (default: 28 days before --to)"
+    )
+    p.add_argument("--to", dest="end", help="replay end (default: end of the newest data minute)")
+    p.add_argument("--four-pairs", action="store_true", help="add the 1d/2h ticket pair (SRE Workbook)")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("generate-demo", help="write the deterministic demo data set into a landing folder")
     p.add_argument("--out", help="folder (default: the landing folder from settings)")

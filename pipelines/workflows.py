@@ -11,16 +11,19 @@ import polars as pl
 
 from pipelines import sqlfiles
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
+from pipelines.slo.alerting import AlertEpisode, BacktestResult, backtest, replay, workbook_rules
 from pipelines.slo.budget import (
     RAW_SCALE,
     EvaluationError,
     ObjectiveStatus,
+    active_corrections_all,
     correction_applies,
     default_as_of,
     evaluate,
     evaluation_span,
     floor_minute,
     good_and_total,
+    minute_series,
 )
 from pipelines.slo.corrections import Correction
 from pipelines.slo.policies import PolicySet
@@ -224,3 +227,31 @@ def history(
         day = row.pop("day")
         out.append((day, ObjectiveStatus.from_row(row)))
     return out
+
+
+def backtest_slo(
+    con: duckdb.DuckDBPyConnection,
+    slo: SloDefinition,
+    incidents: list[tuple[datetime, datetime]],
+    start: datetime,
+    end: datetime,
+    *,
+    objective_index: int = 0,
+    four_pairs: bool = False,
+) -> tuple[list[AlertEpisode], list[BacktestResult]]:
+    """Replay [start, end) minute by minute through the SRE Workbook burn-rate rules for one objective and
+    score the alerts against known incidents. Factors use the SLO's window length (for a calendar window,
+    the period that contains ``end``); corrections recorded for the SLO are applied."""
+    objective = slo.objectives[objective_index]
+    corrections = [c for c in active_corrections_all(con) if correction_applies(c, slo)]
+    good, total = minute_series(con, slo, start, end, corrections)
+    period_start, period_end = slo.window.period(floor_minute(end))
+    episodes = replay(
+        good,
+        total,
+        floor_minute(start),
+        objective.target,
+        period_end - period_start,
+        workbook_rules(four_pairs),
+    )
+    return episodes, backtest(episodes, incidents, floor_minute(start), floor_minute(end))

@@ -331,6 +331,21 @@ class _Sums:
     excluded_minutes: int = 0
 
 
+def minute_series(
+    con: duckdb.DuckDBPyConnection,
+    slo: SloDefinition,
+    start: datetime,
+    end: datetime,
+    corrections: list[Correction] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense per-minute good and total over [start, end) with corrected minutes removed (for replays)."""
+    start, end = floor_minute(start), floor_minute(end)
+    minutes = int((end - start).total_seconds() // 60)
+    excluded = excluded_minute_mask(corrections or [], start, minutes)
+    data = _dense(good_and_total(con, slo, start, end), start, end, excluded)
+    return data.good, data.total
+
+
 def correction_applies(correction: Correction, slo: SloDefinition) -> bool:
     """A correction names an SLO (or '*'); a composite's components answer to the composite's name too."""
     if correction.applies_to(slo.name, slo.service):

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
 from pipelines.slo.budget import default_as_of
-from pipelines.workflows import evaluate_and_store, store_hourly
+from pipelines.workflows import alert_state, evaluate_and_store, store_alerts, store_hourly
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -86,3 +86,43 @@ def slo_hourly(sloscope: SloscopeResource) -> MaterializeResult:
     with sloscope.connect() as con:
         rows = store_hourly(con, slos, default_as_of(con))
     return MaterializeResult(metadata={"dagster/row_count": rows, "slos": len(slos)})
+
+
+@asset(
+    group_name="budget",
+    kinds={"duckdb"},
+    deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("slo_definitions")],
+)
+def slo_alerts(sloscope: SloscopeResource) -> MaterializeResult:
+    """SRE Workbook burn-rate rules per objective as of the newest minute: burn over both windows, firing."""
+    slos = sloscope.load_slos()
+    with sloscope.connect() as con:
+        as_of = default_as_of(con)
+        rows = alert_state(con, slos, as_of)
+        store_alerts(con, rows, as_of)
+    firing_rows = [r for r in rows if r["firing"]]
+    table = [
+        (
+            r["slo"],
+            r["objective"],
+            r["severity"],
+            f"{r['long_window']}/{r['short_window']}",
+            f"{r['factor']:.2f}",
+            "—" if r["burn_long"] is None else f"{r['burn_long']:.2f}",
+            "—" if r["burn_short"] is None else f"{r['burn_short']:.2f}",
+        )
+        for r in firing_rows
+    ]
+    return MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat() + "Z",
+            "rules_evaluated": len(rows),
+            "pages_firing": sum(1 for r in firing_rows if r["severity"] == "page"),
+            "tickets_firing": sum(1 for r in firing_rows if r["severity"] == "ticket"),
+            "firing": MetadataValue.md(
+                markdown_table(
+                    ("SLO", "objective", "severity", "windows", "factor", "burn long", "burn short"), table
+                )
+            ),
+        }
+    )

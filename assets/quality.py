@@ -114,6 +114,21 @@ def quarantine_share(sloscope: SloscopeResource) -> AssetCheckResult:
     )
 
 
+@asset_check(asset="slo_alerts")
+def no_pages_firing(sloscope: SloscopeResource) -> AssetCheckResult:
+    """Warns while any page-severity burn-rate rule fires (the SLO budget is burning fast right now)."""
+    with sloscope.connect() as con:
+        firing = con.execute(sqlfiles.sql("pages_firing")).fetchall()
+    return AssetCheckResult(
+        passed=not firing,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "pages_firing": len(firing),
+            "firing": MetadataValue.md(markdown_table(("SLO", "objective", "windows"), firing)),
+        },
+    )
+
+
 ALL_CHECKS = [
     raw_counts_expectations,
     sli_counts_hour_expectations,
@@ -121,4 +136,5 @@ ALL_CHECKS = [
     sli_rollups_consistent,
     landing_files_readable,
     quarantine_share,
+    no_pages_firing,
 ]

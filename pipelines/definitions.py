@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets.budget import slo_hourly, slo_status
+from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.history import slo_history
 from assets.ingest import raw_measurements
 from assets.quality import ALL_CHECKS
@@ -17,7 +17,15 @@ from pipelines.schedules import daily_history, daily_reports, evaluate_every_15_
 from pipelines.sensors import landing_sensor
 from pipelines.settings import load_settings
 
-ALL_ASSETS = [raw_measurements, slo_definitions, sli_aggregates, slo_status, slo_hourly, service_reports]
+ALL_ASSETS = [
+    raw_measurements,
+    slo_definitions,
+    sli_aggregates,
+    slo_status,
+    slo_hourly,
+    slo_alerts,
+    service_reports,
+]
 
 
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:

@@ -11,12 +11,13 @@ import polars as pl
 
 from pipelines import sqlfiles
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
-from pipelines.slo.alerting import AlertEpisode, BacktestResult, backtest, replay, workbook_rules
+from pipelines.slo.alerting import AlertEpisode, BacktestResult, backtest, firing, replay, workbook_rules
 from pipelines.slo.budget import (
     RAW_SCALE,
     EvaluationError,
     ObjectiveStatus,
     active_corrections_all,
+    burn_rate,
     correction_applies,
     default_as_of,
     evaluate,
@@ -255,3 +256,73 @@ def backtest_slo(
         workbook_rules(four_pairs),
     )
     return episodes, backtest(episodes, incidents, floor_minute(start), floor_minute(end))
+
+
+def _span_text(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+def alert_state(
+    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_of: datetime, *, four_pairs: bool = False
+) -> list[dict]:
+    """Each Occurrences objective's SRE Workbook burn-rate rules as of ``as_of``: both windows' burn rates,
+    the factor, and whether the rule fires (both at or above the factor). Timeslices and percentile
+    objectives budget slices, not events, and are left to their own alerting (not here)."""
+    rules = workbook_rules(four_pairs)
+    lookback = max(rule.long_window for rule in rules)
+    moment = floor_minute(as_of)
+    active = active_corrections_all(con)
+    rows: list[dict] = []
+    for slo in slos:
+        if slo.budgeting_method != "Occurrences":
+            continue
+        corrections = [c for c in active if correction_applies(c, slo)]
+        good, total = minute_series(con, slo, moment - lookback, moment, corrections)
+        period_start, period_end = slo.window.period(moment - timedelta(minutes=1))
+        for objective in slo.objectives:
+            fires = firing(good, total, objective.target, period_end - period_start, rules)
+            for rule, state in zip(rules, fires, strict=True):
+                long_k, short_k = (
+                    int(w.total_seconds() // 60) for w in (rule.long_window, rule.short_window)
+                )
+                rows.append(
+                    {
+                        "slo": slo.name,
+                        "service": slo.service,
+                        "objective": objective.name,
+                        "severity": rule.severity,
+                        "long_window": _span_text(rule.long_window),
+                        "short_window": _span_text(rule.short_window),
+                        "factor": float(rule.factor(period_end - period_start)),
+                        "burn_long": burn_rate(
+                            int(good[-long_k:].sum()), int(total[-long_k:].sum()), objective.target
+                        ),
+                        "burn_short": burn_rate(
+                            int(good[-short_k:].sum()), int(total[-short_k:].sum()), objective.target
+                        ),
+                        "firing": bool(state[-1]) if len(state) else False,
+                    }
+                )
+    return rows
+
+
+def store_alerts(con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: datetime) -> None:
+    schema = {
+        "slo": pl.String,
+        "service": pl.String,
+        "objective": pl.String,
+        "severity": pl.String,
+        "long_window": pl.String,
+        "short_window": pl.String,
+        "factor": pl.Float64,
+        "burn_long": pl.Float64,
+        "burn_short": pl.Float64,
+        "firing": pl.Boolean,
+    }
+    _replace_from_frame(
+        con, "store_alerts", "new_alerts", pl.DataFrame(rows, schema=schema), {"as_of": floor_minute(as_of)}
+    )

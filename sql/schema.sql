@@ -244,3 +244,18 @@ CREATE TABLE IF NOT EXISTS sli_ratio_hour (
     bucket_start TIMESTAMP NOT NULL, service VARCHAR NOT NULL, operation VARCHAR NOT NULL,
     ratio_sum DOUBLE NOT NULL, points BIGINT NOT NULL
 );
+
+-- Burn-rate alert rules evaluated as of a time (SRE Workbook pairs), per SLO objective.
+CREATE TABLE IF NOT EXISTS slo_alerts (
+    as_of        TIMESTAMP NOT NULL,
+    slo          VARCHAR NOT NULL,
+    service      VARCHAR NOT NULL,
+    objective    VARCHAR NOT NULL,
+    severity     VARCHAR NOT NULL,
+    long_window  VARCHAR NOT NULL,
+    short_window VARCHAR NOT NULL,
+    factor       DOUBLE NOT NULL,
+    burn_long    DOUBLE,
+    burn_short   DOUBLE,
+    firing       BOOLEAN NOT NULL
+);

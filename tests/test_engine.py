@@ -702,3 +702,29 @@ def test_ratio_only_warehouse_evaluates_at_its_newest_minute(
     refresh_aggregates(warehouse, thresholds_of(slos))
     (result,) = evaluate(warehouse, slos)
     assert result.window_end == datetime(2026, 6, 1, 10, 51) and result.total == 4
+
+
+def test_alert_state_two_minutes_into_an_outage(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    from pipelines.workflows import alert_state
+
+    # Two days of 100 good requests a minute, then a full outage; evaluated 2 minutes into it, 99.9% over 30d.
+    # 1h/5m page: the hour holds 58 good and 2 bad minutes -> 200 / 6,000 bad -> burn (1/30) / 0.001 = 33.3;
+    # the 5 minutes hold 200 / 500 -> burn 400; both >= 14.4: firing.
+    # 3d/6h ticket: the 3 days hold 200 bad of 288,200 -> burn 0.694 < 1: not firing yet (it fires at k = 3).
+    start = datetime(2026, 3, 1)
+    rows = [(start + timedelta(minutes=m), 100, 100) for m in range(2 * 1440)]
+    rows += [(start + timedelta(minutes=2 * 1440 + m), 100, 0) for m in range(2)]
+    load_counts(warehouse, tmp_path, rows)
+    slos, _ = parse_documents(
+        slo_yaml("{duration: 30d, isRolling: true}", objective="target: 0.999"), "a.yaml"
+    )
+    refresh_aggregates(warehouse, {})
+    state = {
+        (r["severity"], r["long_window"]): r
+        for r in alert_state(warehouse, slos, start + timedelta(days=2, minutes=2))
+    }
+    page = state[("page", "1h")]
+    assert page["firing"] and page["factor"] == pytest.approx(14.4)
+    assert page["burn_long"] == pytest.approx(100 / 3) and page["burn_short"] == pytest.approx(400.0)
+    ticket = state[("ticket", "3d")]
+    assert not ticket["firing"] and ticket["burn_long"] == pytest.approx((200 / 288_200) / 0.001)

@@ -50,7 +50,6 @@ BURN_RATE_WINDOWS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
     "3d": timedelta(days=3),
 }
-STATUSES = ("ok", "at_risk", "breached", "no_data")
 _GRAIN_TABLES = {
     "minute": ("sli_counts_minute", "sli_threshold_minute", timedelta(minutes=1)),
     "hour": ("sli_counts_hour", "sli_threshold_hour", timedelta(hours=1)),
@@ -190,17 +189,22 @@ def counts_by_bucket(
     return query_frame(con, query, sqlfiles.params_for(query, params))
 
 
-def _require_thresholds(con: duckdb.DuckDBPyConnection, event_filter: EventFilter) -> None:
+def _require_thresholds(
+    con: duckdb.DuckDBPyConnection, event_filter: EventFilter, have: set[tuple[str, float]] | None = None
+) -> None:
+    """Refuse a filter whose latency thresholds were never aggregated. ``have``: the aggregated
+    (service, threshold) pairs, when the caller already read them (one query for a whole batch)."""
     needed = event_filter.thresholds
     if not needed or event_filter.matches_nothing:
         return
-    have = {
-        (s, float(t))
-        for s, t in con.execute(
-            sqlfiles.sql("thresholds_for_services"),
-            {"services": sorted(event_filter.services)},
-        ).fetchall()
-    }
+    if have is None:
+        have = {
+            (s, float(t))
+            for s, t in con.execute(
+                sqlfiles.sql("thresholds_for_services"),
+                {"services": sorted(event_filter.services)},
+            ).fetchall()
+        }
     missing = sorted((s, t) for s in event_filter.services for t in needed if (s, t) not in have)
     if missing:
         pairs = ", ".join(f"{s} {t:g} ms" for s, t in missing)
@@ -661,6 +665,7 @@ def _batched_sums(
     """Occurrences sums of many SLOs in one pass over the minute tables (no corrections may apply)."""
     if not slos:
         return {}
+    aggregated = {(s, float(t)) for s, t in con.execute(sqlfiles.sql("thresholds_current")).fetchall()}
     rows: list[dict[str, Any]] = []
     roles: dict[str, tuple[int, int, bool]] = {}  # slo -> (total entry, good-or-bad entry, is_bad)
     starts = []
@@ -672,7 +677,7 @@ def _batched_sums(
         entries = [(2 * number, slo.total), (2 * number + 1, slo.total.intersect(part))]
         roles[slo.name] = (2 * number, 2 * number + 1, slo.good is None)
         for entry_id, event_filter in entries:
-            _require_thresholds(con, event_filter)
+            _require_thresholds(con, event_filter, aggregated)
             params = event_filter.sql_params()
             for service in params.pop("services"):
                 rows.append(

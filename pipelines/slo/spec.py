@@ -740,23 +740,14 @@ class _Builder:
             "minimum_events": _minimum_events(doc.metadata),
             "alert_policies": policies,
         }
-        if threshold_indicator is not None:
-            return [
-                SloDefinition(
-                    name=doc.metadata.name,
-                    total=total_f,
-                    good=good_f,
-                    bad=None,
-                    objectives=objectives,
-                    indicator_name=indicator_name,
-                    percentile=percentile,
-                    threshold=threshold,
-                    **common,
-                )
-            ]
         if not spec.is_composite:
+            if threshold_indicator is not None:
+                filters = (total_f, good_f, None)
+                extras: dict[str, Any] = {"percentile": percentile, "threshold": threshold}
+            else:
+                ratio = indicator_spec.ratio_metric
+                extras = {"raw_type": ratio.raw_type if ratio else None}
             total, good, bad = filters
-            raw_type = indicator_spec.ratio_metric.raw_type if indicator_spec.ratio_metric else None
             return [
                 SloDefinition(
                     name=doc.metadata.name,
@@ -765,7 +756,7 @@ class _Builder:
                     bad=bad,
                     objectives=objectives,
                     indicator_name=indicator_name,
-                    raw_type=raw_type,
+                    **extras,
                     **common,
                 )
             ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
+from assets.alerts import ALERT_CHECKS, incidents
 from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.history import slo_history
 from assets.ingest import raw_measurements
@@ -13,7 +14,7 @@ from assets.sli import sli_aggregates
 from assets.slo import slo_definitions
 from pipelines.jobs import evaluate_job, history_job, sloscope_job
 from pipelines.resources import SloscopeResource
-from pipelines.schedules import daily_history, daily_reports, evaluate_every_15_minutes
+from pipelines.schedules import daily_history, daily_reports, evaluate_on_interval
 from pipelines.sensors import landing_sensor
 from pipelines.settings import load_settings
 
@@ -24,6 +25,7 @@ ALL_ASSETS = [
     slo_status,
     slo_hourly,
     slo_alerts,
+    incidents,
     service_reports,
 ]
 
@@ -31,9 +33,9 @@ ALL_ASSETS = [
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
         assets=[*ALL_ASSETS, slo_history],
-        asset_checks=ALL_CHECKS,
+        asset_checks=[*ALL_CHECKS, *ALERT_CHECKS],
         jobs=[sloscope_job, evaluate_job, history_job],
-        schedules=[evaluate_every_15_minutes, daily_reports, daily_history],
+        schedules=[evaluate_on_interval(), daily_reports, daily_history],
         sensors=[landing_sensor],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
         # One step at a time in one process: DuckDB allows a single writing process.

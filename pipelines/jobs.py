@@ -16,8 +16,8 @@ sloscope_job = define_asset_job(
 
 evaluate_job = define_asset_job(
     "evaluate_job",
-    selection=AssetSelection.groups("ingest", "slo", "sli", "budget"),
-    description="Everything but the reports: for frequent re-evaluation.",
+    selection=AssetSelection.groups("ingest", "slo", "sli", "budget", "alerts"),
+    description="Everything but the reports and history: ingest, evaluate, alert and notify.",
 )
 
 history_job = define_asset_job(

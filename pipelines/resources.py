@@ -8,6 +8,7 @@ import duckdb
 from dagster import ConfigurableResource
 
 from pipelines.settings import Settings
+from pipelines.slo.alert_config import AlertingConfig, load_alerting
 from pipelines.slo.policies import PolicySet, load_policies
 from pipelines.slo.spec import SloDefinition, load_slos
 from pipelines.warehouse import open_warehouse
@@ -21,6 +22,7 @@ class SloscopeResource(ConfigurableResource):
     reports: str
     slos: str
     policies: str = ""
+    alerting: str = ""
     at_risk_remaining: float = 0.25
     max_clock_skew_seconds: int = 300
     kernel_name: str = "sloscope"
@@ -33,6 +35,7 @@ class SloscopeResource(ConfigurableResource):
             reports=str(settings.reports),
             slos=str(settings.slos),
             policies=str(settings.policies),
+            alerting=str(settings.alerting) if settings.alerting else "",
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
         )
@@ -48,3 +51,7 @@ class SloscopeResource(ConfigurableResource):
     def load_policies(self) -> PolicySet:
         """The error budget policies file; the built-in defaults when none is configured or present."""
         return load_policies(Path(self.policies) if self.policies else None)
+
+    def load_alerting(self) -> AlertingConfig:
+        """Alert rules, routes and channels; built-in defaults (no channels) when no file is configured."""
+        return load_alerting(Path(self.alerting) if self.alerting else None)

@@ -5,15 +5,28 @@ from __future__ import annotations
 from dagster import DefaultScheduleStatus, ScheduleDefinition, build_schedule_from_partitioned_job
 
 from pipelines.jobs import evaluate_job, history_job, sloscope_job
+from pipelines.settings import EVALUATE_INTERVALS, load_settings
 
-evaluate_every_15_minutes = ScheduleDefinition(
-    name="evaluate_every_15_minutes",
-    job=evaluate_job,
-    cron_schedule="*/15 * * * *",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.STOPPED,
-    description="Ingest anything new and re-evaluate every SLO.",
-)
+
+def interval_cron(minutes: int) -> str:
+    """A cron expression ticking every ``minutes`` (a divisor of 60, so ticks fall on the same minutes)."""
+    if minutes not in EVALUATE_INTERVALS:
+        raise ValueError(f"interval must be one of {EVALUATE_INTERVALS} minutes, got {minutes}")
+    return "0 * * * *" if minutes == 60 else f"*/{minutes} * * * *"
+
+
+def evaluate_on_interval(minutes: int | None = None) -> ScheduleDefinition:
+    """Re-evaluation every ``[evaluation] interval_minutes`` (sloscope.toml / environment)."""
+    every = minutes if minutes is not None else load_settings().evaluate_interval_minutes
+    return ScheduleDefinition(
+        name="evaluate_on_interval",
+        job=evaluate_job,
+        cron_schedule=interval_cron(every),
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.STOPPED,
+        description=f"Every {every} minutes: ingest anything new, re-evaluate every SLO, alert and notify.",
+    )
+
 
 daily_reports = ScheduleDefinition(
     name="daily_reports",

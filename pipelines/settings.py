@@ -17,6 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = REPO_ROOT / "sloscope.toml"
 
 
+# Evaluation intervals that divide an hour, so the schedule ticks at the same minutes every hour.
+EVALUATE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
+
+
 class SettingsError(ValueError):
     """The settings file or an override is invalid; the message names the key."""
 
@@ -36,6 +40,8 @@ class Settings:
     reports: Path
     slos: Path
     policies: Path
+    alerting: Path | None = None
+    evaluate_interval_minutes: int = 15
     max_clock_skew_seconds: int = 300
     at_risk_remaining: float = 0.25
     history_start: str = "2026-06-01"
@@ -49,6 +55,8 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("paths", "reports"): ("SLOSCOPE_REPORTS_DIR", Path),
     ("paths", "slos"): ("SLOSCOPE_SLOS_DIR", Path),
     ("paths", "policies"): ("SLOSCOPE_POLICIES", Path),
+    ("paths", "alerting"): ("SLOSCOPE_ALERTING", Path),
+    ("evaluation", "interval_minutes"): ("SLOSCOPE_EVALUATE_INTERVAL_MINUTES", int),
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
     ("history", "start_date"): ("SLOSCOPE_HISTORY_START", str),
@@ -103,6 +111,12 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     tls = values.get(("smtp", "tls"), "none")
     if tls not in {"none", "starttls", "ssl"}:
         raise SettingsError(f"smtp tls: expected one of none, starttls, ssl; got {tls!r}")
+    interval = values.get(("evaluation", "interval_minutes"), 15)
+    if interval not in EVALUATE_INTERVALS:
+        raise SettingsError(
+            "evaluation interval_minutes: expected a whole number of minutes that divides an hour "
+            f"({', '.join(map(str, EVALUATE_INTERVALS))}), got {interval}"
+        )
     at_risk = values.get(("evaluation", "at_risk_remaining"), 0.25)
     if not 0.0 <= at_risk <= 1.0:
         raise SettingsError(f"evaluation at_risk_remaining: expected a share between 0 and 1, got {at_risk}")
@@ -113,6 +127,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         reports=path_of("reports", "reports"),
         slos=path_of("slos", "data/slos"),
         policies=path_of("policies", "data/policies.yaml"),
+        alerting=path_of("alerting", "data/alerting.yaml"),
+        evaluate_interval_minutes=interval,
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,
         history_start=_date_text(values.get(("history", "start_date"), "2026-06-01")),

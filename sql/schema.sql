@@ -259,3 +259,87 @@ CREATE TABLE IF NOT EXISTS slo_alerts (
     burn_short   DOUBLE,
     firing       BOOLEAN NOT NULL
 );
+
+-- Alerts and incidents (pipelines/slo/incidents.py). One row per alert episode: a dedup key (SLO, kind,
+-- severity) that fires again after resolving gets a new alert_id.
+CREATE TABLE IF NOT EXISTS alert_instances (
+    alert_id         BIGINT PRIMARY KEY,
+    dedup_key        VARCHAR NOT NULL,
+    slo              VARCHAR NOT NULL,
+    slo_display_name VARCHAR NOT NULL,
+    service          VARCHAR NOT NULL,
+    objective        VARCHAR NOT NULL,
+    kind             VARCHAR NOT NULL,      -- burn_rate | budget | no_data
+    severity         VARCHAR NOT NULL,      -- page | ticket | info
+    incident_id      BIGINT NOT NULL,
+    state            VARCHAR NOT NULL,      -- firing | resolved
+    started_at       TIMESTAMP NOT NULL,
+    last_seen_at     TIMESTAMP NOT NULL,
+    resolved_at      TIMESTAMP,
+    resolved_by      VARCHAR,
+    title            VARCHAR NOT NULL,
+    description      VARCHAR NOT NULL,
+    facts            VARCHAR NOT NULL,      -- JSON list of [label, value]
+    details          VARCHAR NOT NULL,      -- JSON: burn rates, impact, attribution, correlation
+    runbook_url      VARCHAR,
+    notify_trigger   BOOLEAN NOT NULL,
+    notify_resolve   BOOLEAN NOT NULL,
+    notified_level   INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id      BIGINT PRIMARY KEY,
+    service          VARCHAR NOT NULL,
+    severity         VARCHAR NOT NULL,
+    state            VARCHAR NOT NULL,      -- open | acknowledged | resolved
+    title            VARCHAR NOT NULL,
+    opened_at        TIMESTAMP NOT NULL,
+    updated_at       TIMESTAMP NOT NULL,
+    acknowledged_at  TIMESTAMP,
+    acknowledged_by  VARCHAR,
+    resolved_at      TIMESTAMP,
+    resolved_by      VARCHAR,
+    escalation_level INTEGER NOT NULL,
+    escalated_at     TIMESTAMP
+);
+
+-- Append-only: rows are inserted, never updated or deleted.
+CREATE TABLE IF NOT EXISTS incident_events (
+    incident_id BIGINT NOT NULL,
+    event_at    TIMESTAMP NOT NULL,
+    event       VARCHAR NOT NULL,
+    actor       VARCHAR NOT NULL,
+    alert_id    BIGINT,
+    detail      VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
+);
+
+-- Notifications waiting for or done with delivery, one per (idempotency key, channel).
+CREATE TABLE IF NOT EXISTS notification_outbox (
+    key          VARCHAR NOT NULL,
+    channel      VARCHAR NOT NULL,
+    incident_id  BIGINT NOT NULL,
+    alert_id     BIGINT NOT NULL,
+    action       VARCHAR NOT NULL,
+    level        INTEGER NOT NULL,
+    purpose      VARCHAR NOT NULL,      -- notify | refresh | remediate
+    dry_run      BOOLEAN NOT NULL,
+    notification VARCHAR NOT NULL,      -- JSON of the Notification (no secrets: channels hold env names)
+    status       VARCHAR NOT NULL,      -- pending | delivered | failed | duplicate | rate_limited | dry_run
+    created_at   TIMESTAMP NOT NULL,
+    updated_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (key, channel)
+);
+
+-- Every delivery attempt (append-only).
+CREATE TABLE IF NOT EXISTS notification_log (
+    key          VARCHAR NOT NULL,
+    channel      VARCHAR NOT NULL,
+    channel_type VARCHAR NOT NULL,
+    attempt      INTEGER NOT NULL,
+    attempted_at TIMESTAMP NOT NULL,
+    outcome      VARCHAR NOT NULL,
+    http_status  INTEGER,
+    detail       VARCHAR NOT NULL,
+    duration_ms  DOUBLE NOT NULL
+);

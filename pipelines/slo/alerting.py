@@ -89,6 +89,79 @@ def workbook_rules(four_pairs: bool = False) -> list[BurnRateRule]:
     return [page_fast, page_slow, ticket_1d, ticket_3d]
 
 
+_OPS = {"gt", "gte", "lt", "lte"}
+
+
+@dataclass(frozen=True)
+class ConditionRule:
+    """An OpenSLO ``AlertCondition`` of kind ``burnrate``: the burn rate over ``lookback`` compared with
+    ``threshold`` by ``op``, and it must hold at every minute boundary for ``alert_after`` before it fires
+    (so ``alertAfter: 5m`` fires at the sixth consecutive boundary at which the comparison held).
+
+    Unlike a :class:`BurnRateRule` the threshold is given, not derived from the period, and there is one
+    window. A window without traffic has no burn rate: the comparison does not hold, whatever ``op`` says
+    (no data is ``alertWhenNoData``'s business).
+    """
+
+    name: str
+    severity: str
+    op: str
+    threshold: Fraction
+    lookback: timedelta
+    alert_after: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.severity, str) or not self.severity:
+            raise ValueError(f"severity must be a non-empty string, got {self.severity!r}")
+        if self.op not in _OPS:
+            raise ValueError(f"op must be one of {', '.join(sorted(_OPS))}, got {self.op!r}")
+        threshold = exact_fraction(self.threshold, "threshold")
+        if threshold <= 0:
+            raise ValueError(f"threshold must be positive, got {self.threshold}")
+        object.__setattr__(self, "threshold", threshold)
+        _whole_minutes(self.lookback, "lookback")
+        if self.alert_after < timedelta(0) or self.alert_after % _MINUTE:
+            raise ValueError(f"alert_after must be a whole number of minutes >= 0, got {self.alert_after}")
+
+
+AlertRule = BurnRateRule | ConditionRule
+
+
+def rule_threshold(rule: AlertRule, period: timedelta) -> Fraction:
+    """The burn rate a rule compares against: the derived factor, or the condition's own threshold."""
+    return rule.factor(period) if isinstance(rule, BurnRateRule) else rule.threshold
+
+
+def rule_windows(rule: AlertRule) -> tuple[timedelta, ...]:
+    """The windows whose burn rates the rule reads, longest first."""
+    if isinstance(rule, BurnRateRule):
+        return (rule.long_window, rule.short_window)
+    return (rule.lookback,)
+
+
+def sustained(condition: np.ndarray, minutes: int) -> np.ndarray:
+    """True at boundary i when ``condition`` held at boundaries i - minutes .. i (all of them); boundaries
+    before the data count as not holding."""
+    held = np.asarray(condition, dtype=bool)
+    if minutes == 0:
+        return held
+    counts = np.cumsum(held, dtype=np.int64)
+    last_break = np.maximum.accumulate(np.where(held, 0, counts))
+    return (counts - last_break) >= minutes + 1
+
+
+def with_hysteresis(fires: np.ndarray, resolve_after_minutes: int) -> np.ndarray:
+    """Keep an alert active until ``resolve_after_minutes`` have passed since the last boundary at which it
+    fired: it resolves at ``last + max(resolve_after, 1)`` minutes. A flapping condition stays one alert."""
+    fires = np.asarray(fires, dtype=bool)
+    if resolve_after_minutes <= 1:
+        return fires
+    cum = np.concatenate(([0], np.cumsum(fires, dtype=np.int64)))
+    ends = np.arange(1, len(fires) + 1)
+    starts = np.maximum(ends - resolve_after_minutes, 0)
+    return (cum[ends] - cum[starts]) > 0
+
+
 @dataclass(frozen=True)
 class AlertEpisode:
     """One continuous stretch of one severity firing.
@@ -114,10 +187,11 @@ def firing(
     total: np.ndarray,
     target: Decimal,
     period: timedelta,
-    rules: list[BurnRateRule],
+    rules: list[AlertRule],
 ) -> list[np.ndarray]:
     """Per rule, a boolean array whose element ``i - 1`` says whether it fires at boundary ``start + i``
-    minutes, for ``i = 1 .. n``."""
+    minutes, for ``i = 1 .. n``. Burn-rate rules fire at or above their factor over both windows; OpenSLO
+    conditions compare their one window by their ``op`` and must hold for ``alert_after``."""
     good, total = checked_counts(good, total)
     allowance = 1 - exact_fraction(target, "target")
     if not 0 < allowance <= 1:
@@ -126,23 +200,29 @@ def firing(
     bad = total - good
     # int64 unless a window sum times a threshold's numerator or denominator could overflow; then Python
     # ints (object arrays), slower but still one vectorised pass.
-    thresholds = [rule.factor(period) * allowance for rule in rules]
+    thresholds = [rule_threshold(rule, period) * allowance for rule in rules]
     largest = max((max(t.numerator, t.denominator) for t in thresholds), default=1)
     grand_total = int(total.astype(object).sum())  # Python ints: the check itself must not overflow
     exact_ints = grand_total * largest > _INT64_LIMIT
     cum_bad, cum_total = _cumulative(bad, exact_ints), _cumulative(total, exact_ints)
     ends = np.arange(1, n + 1)
 
-    def meets(minutes: int, threshold: Fraction) -> np.ndarray:
+    def meets(minutes: int, threshold: Fraction, op: str = "gte") -> np.ndarray:
         starts = np.maximum(ends - minutes, 0)
         window_bad = cum_bad[ends] - cum_bad[starts]
         window_total = cum_total[ends] - cum_total[starts]
-        # burn = (bad / total) / allowance >= factor  <=>  bad * den >= num * total  (total > 0)
-        reaches = window_bad * threshold.denominator >= window_total * threshold.numerator
-        return (window_total > 0).astype(bool) & reaches.astype(bool)
+        # burn = (bad / total) / allowance  vs  factor  <=>  bad * den  vs  num * total  (total > 0)
+        left = window_bad * threshold.denominator
+        right = window_total * threshold.numerator
+        compared = {"gte": left >= right, "gt": left > right, "lte": left <= right, "lt": left < right}[op]
+        return (window_total > 0).astype(bool) & compared.astype(bool)
 
     out = []
     for rule, threshold in zip(rules, thresholds, strict=True):
+        if isinstance(rule, ConditionRule):
+            held = meets(_whole_minutes(rule.lookback, "lookback"), threshold, rule.op)
+            out.append(sustained(held, rule.alert_after // _MINUTE))
+            continue
         long_minutes = _whole_minutes(rule.long_window, "long_window")
         short_minutes = _whole_minutes(rule.short_window, "short_window")
         out.append(meets(long_minutes, threshold) & meets(short_minutes, threshold))
@@ -170,25 +250,56 @@ def _severity_key(severity: str) -> tuple[int, str]:
     return (SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER), severity)
 
 
+def severity_activity(
+    good: np.ndarray,
+    total: np.ndarray,
+    target: Decimal,
+    period: timedelta,
+    rules: list[AlertRule],
+    *,
+    resolve_after: timedelta = timedelta(0),
+) -> dict[str, np.ndarray]:
+    """Per severity, whether any of its rules keeps it active at each boundary (hysteresis applied)."""
+    if resolve_after < timedelta(0) or resolve_after % _MINUTE:
+        raise ValueError(f"resolve_after must be a whole number of minutes >= 0, got {resolve_after}")
+    per_rule = firing(good, total, target, period, rules)
+    n = len(np.asarray(total))
+    combined: dict[str, np.ndarray] = {}
+    for rule, fires in zip(rules, per_rule, strict=True):
+        combined[rule.severity] = combined.get(rule.severity, np.zeros(n, dtype=bool)) | fires
+    return {
+        severity: with_hysteresis(fires, resolve_after // _MINUTE) for severity, fires in combined.items()
+    }
+
+
+def trailing_start(active: np.ndarray, start: datetime) -> datetime | None:
+    """When the run of activity that reaches the last boundary began; None when inactive at the end."""
+    active = np.asarray(active, dtype=bool)
+    if not len(active) or not active[-1]:
+        return None
+    quiet = np.flatnonzero(~active)
+    first = int(quiet[-1]) + 1 if len(quiet) else 0
+    return start + (first + 1) * _MINUTE
+
+
 def replay(
     good: np.ndarray,
     total: np.ndarray,
     start: datetime,
     target: Decimal,
     period: timedelta,
-    rules: list[BurnRateRule],
+    rules: list[AlertRule],
+    *,
+    resolve_after: timedelta = timedelta(0),
 ) -> list[AlertEpisode]:
     """Alert episodes the rules would have raised over the data, ordered by start then severity.
 
     Rules of one severity are combined: the severity fires at a boundary when any of its rules does, so
     episodes of different rules merge when they overlap *or touch* (one rule taking over at the boundary
-    where another stops is one uninterrupted alert to whoever is paged).
+    where another stops is one uninterrupted alert to whoever is paged). ``resolve_after`` keeps an alert
+    active that long after it last fired (see :func:`with_hysteresis`), as the incident engine does.
     """
-    per_rule = firing(good, total, target, period, rules)
-    n = len(np.asarray(total))
-    combined: dict[str, np.ndarray] = {}
-    for rule, fires in zip(rules, per_rule, strict=True):
-        combined[rule.severity] = combined.get(rule.severity, np.zeros(n, dtype=bool)) | fires
+    combined = severity_activity(good, total, target, period, rules, resolve_after=resolve_after)
     episodes = [e for severity, fires in combined.items() for e in _episodes(severity, fires, start)]
     return sorted(episodes, key=lambda e: (e.start, _severity_key(e.severity)))
 

@@ -121,12 +121,12 @@ class _FileModel(_Model):
     assignments: dict[Annotated[str, Field(min_length=1)], str] = Field(default_factory=dict)
 
 
-class _DuplicateKey(Exception):
+class DuplicateKeyError(Exception):
     def __init__(self, key: Any, line: int) -> None:
         super().__init__(f"line {line}: key {key!r} is given twice")
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """Safe YAML that rejects a key given twice, instead of keeping the last one silently."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -138,7 +138,7 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key; the base class reports it
                 break
             if duplicate:
-                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                raise DuplicateKeyError(key, key_node.start_mark.line + 1)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -186,8 +186,8 @@ def _problem(source: str, err: Any) -> str:
 
 def _parse(text: str, source: str, fallback: PolicySet | None) -> PolicySet:
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
-    except _DuplicateKey as exc:
+        raw = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except DuplicateKeyError as exc:
         raise PolicyError([f"{source}: {exc}"]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([f"{source}: not valid YAML: {exc}"]) from None

@@ -1,0 +1,862 @@
+"""Alerting as a pipeline step, shared by the Dagster assets and the ``sloscope`` CLI: observe every alert
+as of the newest minute, advance incidents (:mod:`pipelines.slo.incidents`), queue notifications in the
+outbox and deliver them (:mod:`pipelines.slo.notify`).
+
+Clock: the evaluation moment is the newest minute of data (``as_of``), as everywhere in sloscope, so a
+replayed or historical warehouse behaves as it did live. Escalation and cooldown therefore advance as data
+arrives. People's actions (acknowledge, resolve) are stamped with the wall clock.
+
+Delivery is at most once per idempotency key and channel: the outbox holds one row per (key, channel), the
+log records every attempt, and :func:`pipelines.slo.notify.dispatch` refuses a key already delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from pipelines import sqlfiles
+from pipelines.slo.alert_config import AlertingConfig
+from pipelines.slo.alerting import (
+    AlertRule,
+    ConditionRule,
+    rule_threshold,
+    rule_windows,
+    severity_activity,
+    trailing_start,
+)
+from pipelines.slo.budget import (
+    ObjectiveStatus,
+    active_corrections_all,
+    burn_rate,
+    correction_applies,
+    floor_minute,
+    minute_series,
+)
+from pipelines.slo.filters import EventFilter
+from pipelines.slo.incidents import (
+    SEVERITY_RANK,
+    AlertRecord,
+    EngineState,
+    IncidentEvent,
+    IncidentRecord,
+    Intent,
+    Observation,
+    StepResult,
+    acknowledge,
+    dedup_key,
+    resolve,
+    step,
+)
+from pipelines.slo.notify import Attempt, Notification, dispatch
+from pipelines.slo.spec import AlertPolicy, SloDefinition, parse_rolling_duration
+from pipelines.warehouse import query_frame, transaction
+
+_MINUTE = timedelta(minutes=1)
+RUNBOOK_ANNOTATION = "sloscope.io/runbook-url"
+# Alertmanager forgets a firing alert that is not re-sent before its endsAt; evaluations run at least
+# hourly, so every evaluation re-sends firing alerts with this much headroom.
+ALERTMANAGER_HOLD = timedelta(minutes=90)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    return (
+        None if moment is None else moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    )
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _span(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes and minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+def _human_span(span: timedelta) -> str:
+    """``3d 3h 49m``: durations people read in a page."""
+    minutes = int(span.total_seconds() // 60)
+    parts = [(minutes // 1440, "d"), (minutes % 1440 // 60, "h"), (minutes % 60, "m")]
+    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0m"
+
+
+def _runbook(slo: SloDefinition) -> str | None:
+    annotations = (slo.document.get("metadata") or {}).get("annotations") or {}
+    url = annotations.get(RUNBOOK_ANNOTATION)
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
+def _condition_rule(policy: AlertPolicy) -> ConditionRule:
+    c = policy.condition
+    after = timedelta(0) if c.alert_after in ("0m", "0s") else parse_rolling_duration(c.alert_after)
+    return ConditionRule(
+        name=c.name,
+        severity=c.severity,
+        op=c.op,
+        threshold=Fraction(str(c.threshold)),
+        lookback=parse_rolling_duration(c.lookback_window),
+        alert_after=after,
+    )
+
+
+@dataclass(frozen=True)
+class WatchedRule:
+    rule: AlertRule
+    policy: AlertPolicy | None  # the OpenSLO policy it comes from; None for a catalog rule
+
+
+def rules_for(slo: SloDefinition, config: AlertingConfig) -> list[WatchedRule]:
+    """The catalog rules and OpenSLO policy conditions watching an SLO (see alert_config)."""
+    watched = [WatchedRule(r, None) for r in config.rules_for(slo.name, bool(slo.alert_policies))]
+    watched += [WatchedRule(_condition_rule(p), p) for p in slo.alert_policies]
+    return watched
+
+
+def _lookback(watched: list[WatchedRule], config: AlertingConfig) -> timedelta:
+    longest = max(
+        (max(rule_windows(w.rule)) + getattr(w.rule, "alert_after", timedelta(0)) for w in watched),
+        default=timedelta(0),
+    )
+    return max(longest + config.resolve_after, config.no_data_after) + _MINUTE
+
+
+def _filter_counts(
+    con: duckdb.DuckDBPyConnection, event_filter: EventFilter, start: datetime, end: datetime
+) -> dict[tuple[str, int | None], int]:
+    query = sqlfiles.sql("objective_causes")
+    params = {"start": start, "end": end, **event_filter.sql_params()}
+    rows = con.execute(query, sqlfiles.params_for(query, params)).fetchall()
+    return {(operation, status): int(n) for operation, status, n in rows if n}
+
+
+def attribution(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, start: datetime, end: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """Bad events in [start, end) by operation and by status code, largest first, with their shares of all
+    bad events (raw ratios have no events to attribute: empty)."""
+    if slo.raw_type is not None:
+        return {"operations": [], "status_codes": []}
+    if slo.good is not None:
+        total = _filter_counts(con, slo.total, start, end)
+        good = _filter_counts(con, slo.total.intersect(slo.good), start, end)
+        bad = {cause: n - good.get(cause, 0) for cause, n in total.items()}
+    else:
+        bad = _filter_counts(con, slo.total.intersect(slo.bad), start, end)  # type: ignore[arg-type]
+    bad = {cause: n for cause, n in bad.items() if n > 0}
+    all_bad = sum(bad.values())
+
+    def ranked(index: int) -> list[dict[str, Any]]:
+        sums: dict[Any, int] = {}
+        for cause, n in bad.items():
+            sums[cause[index]] = sums.get(cause[index], 0) + n
+        top = sorted(sums.items(), key=lambda kv: (-kv[1], str(kv[0])))[:3]
+        return [{"value": value, "bad_events": n, "share": n / all_bad} for value, n in top]
+
+    return {"operations": ranked(0), "status_codes": ranked(1)}
+
+
+def _burn_facts(
+    good: np.ndarray, total: np.ndarray, target: Any, period: timedelta, watched: list[WatchedRule]
+) -> list[tuple[str, str]]:
+    facts = []
+    for w in watched:
+        threshold = float(rule_threshold(w.rule, period))
+        rates = []
+        for window in rule_windows(w.rule):
+            k = window // _MINUTE
+            rate = burn_rate(int(good[-k:].sum()), int(total[-k:].sum()), target)
+            rates.append("—" if rate is None else f"{rate:.2f}×")
+        label = "/".join(_span(window) for window in rule_windows(w.rule))
+        op = (
+            "≥"
+            if isinstance(w.rule, ConditionRule) is False
+            else {"gte": "≥", "gt": ">", "lt": "<", "lte": "≤"}[w.rule.op]
+        )
+        facts.append((f"Burn rate {label}", f"{' / '.join(rates)} (alerts at {op} {threshold:.4g}×)"))
+    return facts
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def observe(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    statuses: list[ObjectiveStatus],
+    as_of: datetime,
+    config: AlertingConfig,
+) -> list[Observation]:
+    """Every alert sloscope watches, active or not, as of ``as_of``: burn-rate alerts (Occurrences
+    objectives), no-data alerts, and error budget policy alerts."""
+    moment = floor_minute(as_of)
+    by_objective = {(s.slo, s.objective): s for s in statuses}
+    active_corrections = active_corrections_all(con)
+    out: list[Observation] = []
+    for slo in slos:
+        watched = rules_for(slo, config)
+        corrections = [c for c in active_corrections if correction_applies(c, slo)]
+        lookback = _lookback(watched, config)
+        series_start = moment - lookback
+        good, total = minute_series(con, slo, series_start, moment, corrections)
+        mine = [by_objective.get((slo.name, o.name)) for o in slo.objectives]
+        base = {
+            "slo": slo.name,
+            "slo_display_name": slo.display_name,
+            "service": slo.service,
+            "runbook_url": _runbook(slo),
+        }
+        if slo.budgeting_method == "Occurrences" and watched:
+            out += _burn_observations(
+                con, slo, watched, good, total, series_start, moment, mine, config, base
+            )
+        out += _no_data_observations(slo, watched, total, series_start, moment, mine, config, base)
+        out += _budget_observations(slo, mine, moment, config, base)
+    _add_correlation(con, out, moment)
+    return out
+
+
+def _burn_observations(
+    con: duckdb.DuckDBPyConnection,
+    slo: SloDefinition,
+    watched: list[WatchedRule],
+    good: np.ndarray,
+    total: np.ndarray,
+    series_start: datetime,
+    moment: datetime,
+    statuses: list[ObjectiveStatus | None],
+    config: AlertingConfig,
+    base: dict[str, Any],
+) -> list[Observation]:
+    period_start, period_end = slo.window.period(moment - _MINUTE)
+    period = period_end - period_start
+    out = []
+    for severity in sorted({w.rule.severity for w in watched}, key=lambda s: -SEVERITY_RANK.get(s, -1)):
+        of_severity = [w for w in watched if w.rule.severity == severity]
+        policies = [w.policy for w in of_severity if w.policy is not None]
+        catalog = any(w.policy is None for w in of_severity)
+        notify_trigger = catalog or any(p.alert_when_breaching for p in policies)
+        notify_resolve = catalog or any(p.alert_when_resolved for p in policies)
+        started: list[datetime] = []
+        firing_objectives = []
+        for objective in slo.objectives:
+            activity = severity_activity(
+                good,
+                total,
+                objective.target,
+                period,
+                [w.rule for w in of_severity],
+                resolve_after=config.resolve_after,
+            )[severity]
+            start = trailing_start(activity, series_start)
+            if start is not None:
+                started.append(start)
+                firing_objectives.append(objective)
+        objective_names = ", ".join(o.name for o in (firing_objectives or slo.objectives))
+        key = dedup_key(slo.name, "burn_rate", severity)
+        if not firing_objectives:
+            out.append(
+                Observation(
+                    key, objective=objective_names, kind="burn_rate", severity=severity, active=False, **base
+                )
+            )
+            continue
+        objective = firing_objectives[0]
+        status = statuses[objective.index] if objective.index < len(statuses) else None
+        started_at = min(started)
+        facts = _burn_facts(good, total, objective.target, period, of_severity)
+        impact_from = started_at - min(max(rule_windows(w.rule)) for w in of_severity)
+        i0 = max(0, (impact_from - series_start) // _MINUTE)
+        bad_events = int((total[i0:] - good[i0:]).sum())
+        events = int(total[i0:].sum())
+        allowed = (status.budget_units or {}).get("allowed_bad_events") if status else None
+        consumed = bad_events / allowed if allowed else None
+        causes = attribution(con, slo, impact_from, moment)
+        kind_of_bad = "slow" if slo.total.thresholds or (slo.good and slo.good.thresholds) else "failed"
+        facts += [
+            ("Target", f"{float(objective.target):.3%} ({objective.name})"),
+            ("Budget left", _share(status.budget_remaining if status else None)),
+            (
+                f"{kind_of_bad.capitalize()} requests",
+                f"{bad_events:,} of {events:,} in the last {_human_span(moment - impact_from)}",
+            ),
+            ("Budget consumed by this episode", _share(consumed)),
+            ("Firing for", _human_span(moment - started_at)),
+        ]
+        if causes["operations"]:
+            facts.append(
+                ("Top operations", ", ".join(f"{c['value']} {c['share']:.0%}" for c in causes["operations"]))
+            )
+        if causes["status_codes"]:
+            facts.append(
+                (
+                    "Top status codes",
+                    ", ".join(
+                        f"{'no status' if c['value'] is None else c['value']} {c['share']:.0%}"
+                        for c in causes["status_codes"]
+                    ),
+                )
+            )
+        top_rate = facts[0][1].split(" ")[0]
+        title = f"{slo.display_name}: error budget burning {top_rate} ({severity})"
+        details = {
+            "objectives": [o.name for o in firing_objectives],
+            "impact": {
+                "from": impact_from.isoformat(),
+                "bad_events": bad_events,
+                "events": events,
+                "kind": kind_of_bad,
+                "budget_consumed": consumed,
+                "duration_minutes": (moment - started_at) // _MINUTE,
+            },
+            "attribution": causes,
+        }
+        out.append(
+            Observation(
+                key,
+                objective=objective_names,
+                kind="burn_rate",
+                severity=severity,
+                active=True,
+                started_at=started_at,
+                title=title,
+                description="\n".join(f"{label}: {value}" for label, value in facts),
+                facts=tuple(facts),
+                details=details,
+                notify_trigger=notify_trigger,
+                notify_resolve=notify_resolve,
+                **base,
+            )
+        )
+    return out
+
+
+def _no_data_observations(
+    slo: SloDefinition,
+    watched: list[WatchedRule],
+    total: np.ndarray,
+    series_start: datetime,
+    moment: datetime,
+    statuses: list[ObjectiveStatus | None],
+    config: AlertingConfig,
+    base: dict[str, Any],
+) -> list[Observation]:
+    """No events for longer than ``no_data_after`` (or a policy's lookback with ``alertWhenNoData``), for an
+    SLO that has data in its window: a source that stopped, not one that never started."""
+    with_data = np.flatnonzero(total > 0)
+    last_data_end = series_start + (int(with_data[-1]) + 1) * _MINUTE if len(with_data) else None
+    quiet_since = last_data_end or series_start
+    had_data = any(s is not None and s.total > 0 for s in statuses) or last_data_end is not None
+    thresholds: dict[str, timedelta] = {}
+    if config.no_data_after > timedelta(0):
+        thresholds[config.no_data_severity] = config.no_data_after
+    for w in watched:
+        if w.policy is not None and w.policy.alert_when_no_data:
+            lookback = rule_windows(w.rule)[0]
+            severity = w.rule.severity
+            thresholds[severity] = min(thresholds.get(severity, lookback), lookback)
+    out = []
+    for severity, after in sorted(thresholds.items()):
+        active = had_data and moment - quiet_since >= after
+        title = f"{slo.display_name}: no data for {_human_span(moment - quiet_since)}"
+        facts = (
+            (
+                "Last data",
+                f"{quiet_since:%Y-%m-%d %H:%M} UTC"
+                if last_data_end
+                else f"before {quiet_since:%Y-%m-%d %H:%M} UTC",
+            ),
+            ("Alerts after", _span(after)),
+        )
+        out.append(
+            Observation(
+                dedup_key(slo.name, "no_data", severity),
+                objective=", ".join(o.name for o in slo.objectives),
+                kind="no_data",
+                severity=severity,
+                active=active,
+                started_at=quiet_since + after if active else None,
+                title=title if active else "",
+                description="\n".join(f"{k}: {v}" for k, v in facts) if active else "",
+                facts=facts if active else (),
+                details={"last_data_end": last_data_end.isoformat() if last_data_end else None},
+                **base,
+            )
+        )
+    return out
+
+
+def _budget_observations(
+    slo: SloDefinition,
+    statuses: list[ObjectiveStatus | None],
+    moment: datetime,
+    config: AlertingConfig,
+    base: dict[str, Any],
+) -> list[Observation]:
+    out = []
+    for severity in sorted(set(config.budget_states.values())):
+        matching = [
+            s for s in statuses if s is not None and config.budget_states.get(s.policy_state) == severity
+        ]
+        key = dedup_key(slo.name, "budget", severity)
+        objectives = ", ".join(o.name for o in slo.objectives)
+        if not matching:
+            out.append(
+                Observation(key, objective=objectives, kind="budget", severity=severity, active=False, **base)
+            )
+            continue
+        worst = min(matching, key=lambda s: s.budget_remaining if s.budget_remaining is not None else 1.0)
+        facts = (
+            ("Policy state", worst.policy_state),
+            ("Budget left", _share(worst.budget_remaining)),
+            ("SLI", "—" if worst.sli is None else f"{worst.sli:.4%}"),
+            ("Target", f"{worst.target:.3%} ({worst.objective})"),
+        )
+        out.append(
+            Observation(
+                key,
+                objective=", ".join(s.objective for s in matching),
+                kind="budget",
+                severity=severity,
+                active=True,
+                started_at=moment,
+                title=f"{slo.display_name}: error budget {worst.policy_state} "
+                f"({_share(worst.budget_remaining)} left)",
+                description="\n".join(f"{k}: {v}" for k, v in facts),
+                facts=facts,
+                details={"policy_state": worst.policy_state, "budget_remaining": worst.budget_remaining},
+                **base,
+            )
+        )
+    return out
+
+
+def _add_correlation(
+    con: duckdb.DuckDBPyConnection, observations: list[Observation], moment: datetime
+) -> None:
+    """Name, with each active alert, the other SLOs alerting over the same period (now or stored)."""
+    active_now = {o.slo for o in observations if o.active}
+    for i, obs in enumerate(observations):
+        if not obs.active:
+            continue
+        start = obs.started_at or moment
+        stored = con.execute(
+            sqlfiles.sql("alerts_overlapping"), {"slo": obs.slo, "start": start, "end": moment + _MINUTE}
+        ).fetchall()
+        others = sorted((active_now - {obs.slo}) | {slo for slo, _, _ in stored})
+        if not others:
+            continue
+        facts = (*obs.facts, ("Also alerting", ", ".join(others)))
+        observations[i] = replace(
+            obs,
+            facts=facts,
+            description=obs.description + f"\nAlso alerting: {', '.join(others)}",
+            details={**obs.details, "correlated_slos": others},
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# State in the warehouse
+
+
+def _alert_from_row(row: dict[str, Any]) -> AlertRecord:
+    values = dict(row)
+    values["facts"] = tuple(tuple(pair) for pair in json.loads(values["facts"]))
+    values["details"] = json.loads(values["details"])
+    return AlertRecord(**values)
+
+
+def load_state(con: duckdb.DuckDBPyConnection, now: datetime, cooldown: timedelta) -> EngineState:
+    alerts = [
+        _alert_from_row(r) for r in query_frame(con, sqlfiles.sql("alerts_firing")).iter_rows(named=True)
+    ]
+    incidents = [
+        IncidentRecord(**r)
+        for r in query_frame(con, sqlfiles.sql("incidents_live"), {"since": now - cooldown}).iter_rows(
+            named=True
+        )
+    ]
+    next_alert_id, next_incident_id = con.execute(sqlfiles.sql("incidents_next_ids")).fetchone()  # type: ignore[misc]
+    return EngineState(alerts, incidents, int(next_alert_id), int(next_incident_id))
+
+
+def _save(con: duckdb.DuckDBPyConnection, result: StepResult, recorded_at: datetime) -> None:
+    for alert in result.alerts:
+        row = asdict(alert)
+        row["facts"] = json.dumps([list(pair) for pair in alert.facts])
+        row["details"] = json.dumps(alert.details, default=str)
+        con.execute(sqlfiles.sql("alert_instance_upsert"), row)
+    for incident in result.incidents:
+        con.execute(sqlfiles.sql("incident_upsert"), asdict(incident))
+    for event in result.events:
+        row = asdict(event)
+        row["event_at"] = row.pop("at")
+        con.execute(sqlfiles.sql("incident_event_insert"), {**row, "recorded_at": recorded_at})
+
+
+def notification_for(
+    intent: Intent, at: datetime, config: AlertingConfig, *, purpose: str = "notify"
+) -> Notification:
+    alert, incident = intent.alert, intent.incident
+    suffix = f"{intent.action}/L{intent.level}" if purpose == "notify" else purpose
+    return Notification(
+        key=f"{alert.dedup_key}#{alert.alert_id}/{suffix}",
+        action=intent.action,  # type: ignore[arg-type]
+        dedup_key=alert.dedup_key,
+        incident_id=incident.incident_id,
+        severity=alert.severity,
+        service=alert.service,
+        slo=alert.slo,
+        slo_display_name=alert.slo_display_name,
+        objective=alert.objective,
+        kind=alert.kind,
+        title=alert.title,
+        description=alert.description,
+        started_at=_utc(alert.started_at),
+        at=_utc(at),
+        resolved_at=_utc(alert.resolved_at) if alert.resolved_at else None,
+        facts=alert.facts,
+        runbook_url=alert.runbook_url,
+        source_url=config.dashboard_url,
+        escalation_level=intent.level,
+    )
+
+
+def notification_json(notification: Notification) -> str:
+    return json.dumps(asdict(notification), default=lambda v: v.isoformat())
+
+
+def notification_from_json(text: str) -> Notification:
+    raw = json.loads(text)
+    for f in fields(Notification):
+        if f.name.endswith("_at") and raw.get(f.name):
+            raw[f.name] = datetime.fromisoformat(raw[f.name])
+    raw["facts"] = tuple(tuple(pair) for pair in raw.get("facts", ()))
+    return Notification(**raw)
+
+
+def _enqueue(
+    con: duckdb.DuckDBPyConnection,
+    notification: Notification,
+    channel: str,
+    intent: Intent,
+    *,
+    purpose: str,
+    dry_run: bool,
+    created_at: datetime,
+) -> None:
+    con.execute(
+        sqlfiles.sql("outbox_insert"),
+        {
+            "key": notification.key,
+            "channel": channel,
+            "incident_id": intent.incident.incident_id,
+            "alert_id": intent.alert.alert_id,
+            "action": intent.action,
+            "level": intent.level,
+            "purpose": purpose,
+            "dry_run": dry_run,
+            "notification": notification_json(notification),
+            "created_at": created_at,
+        },
+    )
+
+
+def enqueue_intents(
+    con: duckdb.DuckDBPyConnection, intents: list[Intent], at: datetime, config: AlertingConfig
+) -> int:
+    """Route each intent to its channels (and remediation hooks) in the outbox; returns rows queued."""
+    queued = 0
+    hold_until = _utc(max(at, wall_clock()) + ALERTMANAGER_HOLD)
+    for intent in intents:
+        notification = notification_for(intent, at, config)
+        for channel in config.channels_for(intent.alert.service, intent.alert.severity, intent.level):
+            kind = config.channels[channel].type
+            sent = (
+                replace(notification, expires_at=hold_until)
+                if kind == "alertmanager" and intent.action == "trigger"
+                else notification
+            )
+            _enqueue(con, sent, channel, intent, purpose="notify", dry_run=False, created_at=at)
+            queued += 1
+        hook = config.remediation.get(intent.alert.severity)
+        if hook is not None and intent.action == "trigger" and intent.level == 1:
+            call = notification_for(intent, at, config, purpose="remediate")
+            _enqueue(
+                con, call, hook.channel, intent, purpose="remediate", dry_run=hook.dry_run, created_at=at
+            )
+            queued += 1
+    return queued
+
+
+def enqueue_refreshes(
+    con: duckdb.DuckDBPyConnection,
+    state_alerts: list[AlertRecord],
+    incidents: dict[int, IncidentRecord],
+    at: datetime,
+    config: AlertingConfig,
+) -> int:
+    """Re-send firing alerts to Alertmanager channels, which expire alerts not refreshed before endsAt."""
+    queued = 0
+    hold_until = _utc(max(at, wall_clock()) + ALERTMANAGER_HOLD)
+    for alert in state_alerts:
+        if alert.state != "firing" or alert.notified_level == 0 or alert.incident_id not in incidents:
+            continue
+        for level in range(1, alert.notified_level + 1):
+            for channel in config.channels_for(alert.service, alert.severity, level):
+                if config.channels[channel].type != "alertmanager":
+                    continue
+                intent = Intent(alert, incidents[alert.incident_id], "trigger", level)
+                refresh = replace(
+                    notification_for(intent, at, config, purpose=f"refresh/{at:%Y%m%dT%H%M}/L{level}"),
+                    expires_at=hold_until,
+                )
+                _enqueue(con, refresh, channel, intent, purpose="refresh", dry_run=False, created_at=at)
+                queued += 1
+    return queued
+
+
+class WarehouseDeliveryLog:
+    """The notification log in the warehouse, as :class:`pipelines.slo.notify.DeliveryLog`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.attempts: list[Attempt] = []
+
+    def delivered(self, key: str, channel: str) -> bool:
+        row = self.con.execute(
+            sqlfiles.sql("notification_delivered"), {"key": key, "channel": channel}
+        ).fetchone()
+        return bool(row and row[0])
+
+    def delivered_since(self, channel: str, since: datetime) -> int:
+        row = self.con.execute(
+            sqlfiles.sql("notification_delivered_since"), {"channel": channel, "since": _naive(since)}
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def record(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        row = asdict(attempt)
+        row["key"] = row.pop("notification_key")
+        row["attempted_at"] = _naive(row.pop("at"))
+        self.con.execute(sqlfiles.sql("notification_log_insert"), row)
+
+
+@dataclass
+class DeliverySummary:
+    outcomes: dict[str, int]
+    attempts: list[Attempt]
+
+    @property
+    def delivered(self) -> int:
+        return self.outcomes.get("delivered", 0)
+
+
+def deliver_pending(
+    con: duckdb.DuckDBPyConnection,
+    config: AlertingConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    sleep: Any = None,
+) -> DeliverySummary:
+    """Send every pending outbox row once (retries with backoff inside), recording each attempt."""
+    env = os.environ if env is None else env
+    log = WarehouseDeliveryLog(con)
+    outcomes: dict[str, int] = {}
+    pending = con.execute(sqlfiles.sql("outbox_pending")).fetchall()
+    for key, channel_name, _purpose, dry_run, payload in pending:
+        channel = config.channels.get(channel_name)
+        now = wall_clock()
+        if channel is None:
+            outcome = "failed"
+            log.record(
+                Attempt(
+                    key,
+                    channel_name,
+                    "unknown",
+                    1,
+                    _utc(now),
+                    "failed",
+                    None,
+                    f"channel {channel_name!r} is no longer configured",
+                    0.0,
+                )
+            )
+        else:
+            kwargs: dict[str, Any] = {"env": env, "log": log, "dry_run": bool(dry_run)}
+            if sleep is not None:
+                kwargs["sleep"] = sleep
+            outcome = dispatch(notification_from_json(payload), channel_name, channel, **kwargs)
+        con.execute(
+            sqlfiles.sql("outbox_update"),
+            {"status": outcome, "updated_at": wall_clock(), "key": key, "channel": channel_name},
+        )
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return DeliverySummary(outcomes, log.attempts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The steps
+
+
+@dataclass
+class AlertingRun:
+    as_of: datetime
+    observations: list[Observation]
+    result: StepResult
+    queued: int
+    delivery: DeliverySummary | None
+
+
+def _escalates(config: AlertingConfig):  # type: ignore[no-untyped-def]
+    return lambda service, severity: bool(config.channels_for(service, severity, 2))
+
+
+def run_alerting(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    statuses: list[ObjectiveStatus],
+    as_of: datetime,
+    config: AlertingConfig,
+    *,
+    deliver: bool = True,
+    env: Mapping[str, str] | None = None,
+    sleep: Any = None,
+) -> AlertingRun:
+    """Observe, advance incidents, queue notifications (one transaction), then deliver the outbox."""
+    moment = floor_minute(as_of)
+    observations = observe(con, slos, statuses, moment, config)
+    with transaction(con):
+        state = load_state(con, moment, config.cooldown)
+        result = step(
+            state,
+            observations,
+            moment,
+            cooldown=config.cooldown,
+            escalation_after=config.escalation_after,
+            escalates=_escalates(config),
+        )
+        _save(con, result, wall_clock())
+        queued = enqueue_intents(con, result.intents, moment, config)
+        changed = {a.alert_id: a for a in result.alerts}
+        firing = [changed.get(a.alert_id, a) for a in state.alerts] + [
+            a for a in result.alerts if a.alert_id not in {s.alert_id for s in state.alerts}
+        ]
+        incidents = {i.incident_id: i for i in state.incidents} | {i.incident_id: i for i in result.incidents}
+        # Alerts that fired in this step were just sent with the same hold; refresh only the older ones.
+        new_ids = {i.alert.alert_id for i in result.intents if i.action == "trigger"}
+        queued += enqueue_refreshes(
+            con, [a for a in firing if a.alert_id not in new_ids], incidents, moment, config
+        )
+    delivery = deliver_pending(con, config, env=env, sleep=sleep) if deliver else None
+    return AlertingRun(moment, observations, result, queued, delivery)
+
+
+def _lifecycle(
+    con: duckdb.DuckDBPyConnection,
+    config: AlertingConfig,
+    incident_id: int,
+    actor: str,
+    note: str,
+    action: str,
+    *,
+    deliver: bool,
+    env: Mapping[str, str] | None,
+) -> tuple[IncidentRecord, DeliverySummary | None]:
+    if not actor or any(ch in actor for ch in "\r\n"):
+        raise ValueError("the actor must be a non-empty single line (who acknowledges or resolves)")
+    now = wall_clock()
+    with transaction(con):
+        # Any incident can be acted on, however long ago it resolved: the lifecycle function refuses what
+        # does not apply.
+        state = load_state(con, now, timedelta(days=36500))
+        if action == "acknowledge":
+            result = acknowledge(state, incident_id, now, actor, note)
+        else:
+            result = resolve(state, incident_id, now, actor, note)
+        _save(con, result, now)
+        enqueue_intents(con, result.intents, now, config)
+    delivery = deliver_pending(con, config, env=env) if deliver else None
+    incident = next(i for i in result.incidents if i.incident_id == incident_id)
+    return incident, delivery
+
+
+def acknowledge_incident(
+    con: duckdb.DuckDBPyConnection,
+    config: AlertingConfig,
+    incident_id: int,
+    actor: str,
+    note: str = "",
+    *,
+    deliver: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> tuple[IncidentRecord, DeliverySummary | None]:
+    return _lifecycle(con, config, incident_id, actor, note, "acknowledge", deliver=deliver, env=env)
+
+
+def resolve_incident(
+    con: duckdb.DuckDBPyConnection,
+    config: AlertingConfig,
+    incident_id: int,
+    actor: str,
+    note: str = "",
+    *,
+    deliver: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> tuple[IncidentRecord, DeliverySummary | None]:
+    return _lifecycle(con, config, incident_id, actor, note, "resolve", deliver=deliver, env=env)
+
+
+def list_incidents(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    states: list[str] | None = None,
+    service: str | None = None,
+    incident_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    params = {"states": states, "service": service, "incident_id": incident_id, "limit": limit}
+    frame = query_frame(con, sqlfiles.sql("incidents_list"), params)
+    return list(frame.iter_rows(named=True))
+
+
+def incident_detail(con: duckdb.DuckDBPyConnection, incident_id: int) -> dict[str, Any] | None:
+    found = list_incidents(con, incident_id=incident_id, limit=1)
+    if not found:
+        return None
+    incident = found[0]
+    alerts = [
+        _alert_from_row(r)
+        for r in query_frame(con, sqlfiles.sql("incident_alerts"), {"incident_id": incident_id}).iter_rows(
+            named=True
+        )
+    ]
+    events = [
+        IncidentEvent(incident_id, **r)
+        for r in query_frame(con, sqlfiles.sql("incident_events"), {"incident_id": incident_id}).iter_rows(
+            named=True
+        )
+    ]
+    notifications = list(
+        query_frame(con, sqlfiles.sql("incident_notifications"), {"incident_id": incident_id}).iter_rows(
+            named=True
+        )
+    )
+    return {"incident": incident, "alerts": alerts, "events": events, "notifications": notifications}

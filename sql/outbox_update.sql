@@ -1,0 +1,1 @@
+UPDATE notification_outbox SET status = $status, updated_at = $updated_at WHERE key = $key AND channel = $channel;

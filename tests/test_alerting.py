@@ -444,3 +444,111 @@ def test_backtest_severity_order_and_validation() -> None:
         backtest([], [], START, START)
     with pytest.raises(ValueError, match="incident end"):
         backtest([], [(at(5), at(5))], START, at(10))
+
+
+# --- OpenSLO conditions, alertAfter and hysteresis -------------------------------------------------------
+
+
+def test_sustained_needs_every_boundary_of_the_span() -> None:
+    from pipelines.slo.alerting import sustained
+
+    held = np.array([False, True, True, True, False, True])
+    # minutes=2: held at i-2, i-1 and i; only i=3 has three in a row.
+    assert sustained(held, 2).tolist() == [False, False, False, True, False, False]
+    assert sustained(held, 0).tolist() == held.tolist()
+
+
+def test_hysteresis_keeps_an_alert_until_quiet_long_enough() -> None:
+    from pipelines.slo.alerting import with_hysteresis
+
+    fires = np.array([True, False, True, False, False, False, False])
+    # resolve_after 3 minutes: active while any of the last 3 boundaries fired; the blip at 1 is bridged,
+    # and the alert resolves 3 boundaries after its last firing (index 2 -> inactive from index 5).
+    assert with_hysteresis(fires, 3).tolist() == [True, True, True, True, True, False, False]
+    assert with_hysteresis(fires, 0).tolist() == fires.tolist()
+
+
+def test_condition_rule_alert_after_delays_the_alert() -> None:
+    from pipelines.slo.alerting import ConditionRule
+
+    # 60 clean minutes of 1000 requests, then 10 minutes of total failure, target 99.9%.
+    good = np.array([1000] * 60 + [0] * 10)
+    total = np.array([1000] * 70)
+    rule = ConditionRule(
+        "fast-burn", "page", "gte", Fraction(144, 10), timedelta(hours=1), timedelta(minutes=5)
+    )
+    (fires,) = firing(good, total, Decimal("0.999"), timedelta(days=30), [rule])
+    # Boundary 61 (index 60) sees 1000 bad of 60,000: burn (1/60)/0.001 = 16.7 >= 14.4, and so does every
+    # later boundary. alertAfter 5m: held at boundaries 61..66 -> first fires at boundary 66 (index 65).
+    assert np.flatnonzero(fires).tolist() == list(range(65, 70))
+    instant = ConditionRule("fast-burn", "page", "gte", Fraction(144, 10), timedelta(hours=1))
+    (now,) = firing(good, total, Decimal("0.999"), timedelta(days=30), [instant])
+    assert np.flatnonzero(now).tolist() == list(range(60, 70))
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "fires"),
+    [
+        ("gte", "14.4", True),
+        ("gt", "14.4", False),
+        ("lte", "14.4", True),
+        ("lt", "14.4", False),
+        ("lt", "20", True),
+    ],
+)
+def test_condition_rule_operators_at_the_exact_threshold(op: str, threshold: str, fires: bool) -> None:
+    from pipelines.slo.alerting import ConditionRule
+
+    # 144 bad of 10,000 at target 99.9%: burn = 0.0144 / 0.001 = 14.4 exactly.
+    rule = ConditionRule("c", "page", op, Fraction(threshold), timedelta(minutes=1))
+    (result,) = firing(
+        np.array([10_000 - 144]), np.array([10_000]), Decimal("0.999"), timedelta(days=30), [rule]
+    )
+    assert result.tolist() == [fires]
+
+
+def test_condition_rule_without_traffic_never_fires_even_for_lt() -> None:
+    from pipelines.slo.alerting import ConditionRule
+
+    rule = ConditionRule("c", "page", "lt", Fraction(1), timedelta(minutes=5))
+    (result,) = firing(np.array([0, 0]), np.array([0, 0]), Decimal("0.99"), timedelta(days=30), [rule])
+    assert result.tolist() == [False, False]
+
+
+def test_condition_rule_rejects_bad_values() -> None:
+    from pipelines.slo.alerting import ConditionRule
+
+    with pytest.raises(ValueError, match="op"):
+        ConditionRule("c", "page", "eq", Fraction(1), timedelta(hours=1))
+    with pytest.raises(ValueError, match="threshold"):
+        ConditionRule("c", "page", "gte", Fraction(0), timedelta(hours=1))
+    with pytest.raises(ValueError, match="alert_after"):
+        ConditionRule("c", "page", "gte", Fraction(1), timedelta(hours=1), timedelta(seconds=30))
+
+
+def test_replay_with_resolve_after_merges_flaps_and_delays_the_reset() -> None:
+    from pipelines.slo.alerting import ConditionRule
+
+    # One-minute window at 99%: minutes 0,1 bad, 2 good, 3 bad, then good. Without hysteresis the alert
+    # fires at boundaries 1,2 and 4 (two episodes); with resolve_after 3m it is one episode from boundary 1
+    # that resolves 3 minutes after its last firing boundary (4): at boundary 7.
+    good = np.array([0, 0, 10, 0, 10, 10, 10, 10, 10])
+    total = np.array([10] * 9)
+    rule = ConditionRule("c", "page", "gte", Fraction(1), timedelta(minutes=1))
+    start = datetime(2026, 1, 1)
+    plain = replay(good, total, start, Decimal("0.99"), timedelta(days=30), [rule])
+    assert [(e.start.minute, e.end.minute if e.end else None) for e in plain] == [(1, 3), (4, 5)]
+    held = replay(
+        good, total, start, Decimal("0.99"), timedelta(days=30), [rule], resolve_after=timedelta(minutes=3)
+    )
+    assert [(e.start.minute, e.end.minute if e.end else None) for e in held] == [(1, 7)]
+
+
+def test_trailing_start_finds_the_current_run() -> None:
+    from pipelines.slo.alerting import trailing_start
+
+    start = datetime(2026, 1, 1)
+    # Element i is boundary start + (i + 1) minutes; the trailing run starts at index 3 -> 4 minutes in.
+    assert trailing_start(np.array([True, False, False, True, True]), start) == start + timedelta(minutes=4)
+    assert trailing_start(np.array([True, True]), start) == start + timedelta(minutes=1)
+    assert trailing_start(np.array([True, False]), start) is None

@@ -94,11 +94,13 @@ def slo_hourly(sloscope: SloscopeResource) -> MaterializeResult:
     deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("slo_definitions")],
 )
 def slo_alerts(sloscope: SloscopeResource) -> MaterializeResult:
-    """SRE Workbook burn-rate rules per objective as of the newest minute: burn over both windows, firing."""
+    """Every burn-rate rule per objective as of the newest minute (the alerting file's catalogs and the SLOs'
+    OpenSLO conditions): burn over each window, the factor, and whether the rule fires right now."""
     slos = sloscope.load_slos()
+    config = sloscope.load_alerting()
     with sloscope.connect() as con:
         as_of = default_as_of(con)
-        rows = alert_state(con, slos, as_of)
+        rows = alert_state(con, slos, as_of, config=config)
         store_alerts(con, rows, as_of)
     firing_rows = [r for r in rows if r["firing"]]
     table = [

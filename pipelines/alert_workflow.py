@@ -2,9 +2,10 @@
 as of the newest minute, advance incidents (:mod:`pipelines.slo.incidents`), queue notifications in the
 outbox and deliver them (:mod:`pipelines.slo.notify`).
 
-Clock: the evaluation moment is the newest minute of data (``as_of``), as everywhere in sloscope, so a
-replayed or historical warehouse behaves as it did live. Escalation and cooldown therefore advance as data
-arrives. People's actions (acknowledge, resolve) are stamped with the wall clock.
+Two clocks: alerts are *observed* as of the newest minute of data (``as_of``), as everywhere in sloscope,
+so when an alert started comes from the data. Incidents live on the wall clock (never earlier than
+``as_of``): when sloscope opened, escalated or resolved them, and when people acknowledged them, so
+"unacknowledged for 15 minutes" means fifteen real minutes even if data arrives late.
 
 Delivery is at most once per idempotency key and channel: the outbox holds one row per (key, channel), the
 log records every attempt, and :func:`pipelines.slo.notify.dispatch` refuses a key already delivered.
@@ -545,7 +546,7 @@ def notification_json(notification: Notification) -> str:
 def notification_from_json(text: str) -> Notification:
     raw = json.loads(text)
     for f in fields(Notification):
-        if f.name.endswith("_at") and raw.get(f.name):
+        if (f.name == "at" or f.name.endswith("_at")) and raw.get(f.name):
             raw[f.name] = datetime.fromisoformat(raw[f.name])
     raw["facts"] = tuple(tuple(pair) for pair in raw.get("facts", ()))
     return Notification(**raw)
@@ -583,7 +584,7 @@ def enqueue_intents(
 ) -> int:
     """Route each intent to its channels (and remediation hooks) in the outbox; returns rows queued."""
     queued = 0
-    hold_until = _utc(max(at, wall_clock()) + ALERTMANAGER_HOLD)
+    hold_until = _utc(at + ALERTMANAGER_HOLD)
     for intent in intents:
         notification = notification_for(intent, at, config)
         for channel in config.channels_for(intent.alert.service, intent.alert.severity, intent.level):
@@ -614,7 +615,7 @@ def enqueue_refreshes(
 ) -> int:
     """Re-send firing alerts to Alertmanager channels, which expire alerts not refreshed before endsAt."""
     queued = 0
-    hold_until = _utc(max(at, wall_clock()) + ALERTMANAGER_HOLD)
+    hold_until = _utc(at + ALERTMANAGER_HOLD)
     for alert in state_alerts:
         if alert.state != "firing" or alert.notified_level == 0 or alert.incident_id not in incidents:
             continue
@@ -739,22 +740,25 @@ def run_alerting(
     deliver: bool = True,
     env: Mapping[str, str] | None = None,
     sleep: Any = None,
+    now: datetime | None = None,
 ) -> AlertingRun:
-    """Observe, advance incidents, queue notifications (one transaction), then deliver the outbox."""
+    """Observe as of ``as_of``, advance incidents at ``now`` (default: the wall clock, or ``as_of`` if
+    that is later), queue notifications (one transaction), then deliver the outbox."""
     moment = floor_minute(as_of)
+    now = max(wall_clock(), moment) if now is None else now
     observations = observe(con, slos, statuses, moment, config)
     with transaction(con):
-        state = load_state(con, moment, config.cooldown)
+        state = load_state(con, now, config.cooldown)
         result = step(
             state,
             observations,
-            moment,
+            now,
             cooldown=config.cooldown,
             escalation_after=config.escalation_after,
             escalates=_escalates(config),
         )
         _save(con, result, wall_clock())
-        queued = enqueue_intents(con, result.intents, moment, config)
+        queued = enqueue_intents(con, result.intents, now, config)
         changed = {a.alert_id: a for a in result.alerts}
         firing = [changed.get(a.alert_id, a) for a in state.alerts] + [
             a for a in result.alerts if a.alert_id not in {s.alert_id for s in state.alerts}
@@ -763,7 +767,7 @@ def run_alerting(
         # Alerts that fired in this step were just sent with the same hold; refresh only the older ones.
         new_ids = {i.alert.alert_id for i in result.intents if i.action == "trigger"}
         queued += enqueue_refreshes(
-            con, [a for a in firing if a.alert_id not in new_ids], incidents, moment, config
+            con, [a for a in firing if a.alert_id not in new_ids], incidents, now, config
         )
     delivery = deliver_pending(con, config, env=env, sleep=sleep) if deliver else None
     return AlertingRun(moment, observations, result, queued, delivery)

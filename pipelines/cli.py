@@ -294,6 +294,158 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _alerting(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+    from pipelines.slo.alert_config import load_alerting
+
+    return load_alerting(Path(args.alerting) if getattr(args, "alerting", None) else settings.alerting)
+
+
+def _delivery_line(delivery) -> str:  # type: ignore[no-untyped-def]
+    if delivery is None or not delivery.outcomes:
+        return "notifications: none to send"
+    return "notifications: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(delivery.outcomes.items()))
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import alert_workflow, workflows
+
+    db = Path(args.db) if args.db else settings.warehouse
+    slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+    policies = load_policies(Path(args.policies) if args.policies else settings.policies)
+    config = _alerting(args, settings)
+    with open_warehouse(db) as con:
+        workflows.refresh(con, slos)
+        as_of, statuses = workflows.evaluate_and_store(
+            con, slos, as_of=None, at_risk_remaining=settings.at_risk_remaining, policies=policies
+        )
+        run = alert_workflow.run_alerting(con, slos, statuses, as_of, config, deliver=not args.no_deliver)
+    active = [o for o in run.observations if o.active]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "as_of": run.as_of.isoformat() + "Z",
+                    "active": [
+                        {
+                            "dedup_key": o.dedup_key,
+                            "slo": o.slo,
+                            "service": o.service,
+                            "kind": o.kind,
+                            "severity": o.severity,
+                            "started_at": o.started_at.isoformat() + "Z" if o.started_at else None,
+                            "title": o.title,
+                            "details": o.details,
+                        }
+                        for o in active
+                    ],
+                    "events": [
+                        {
+                            "incident_id": e.incident_id,
+                            "event": e.event,
+                            "alert_id": e.alert_id,
+                            "detail": e.detail,
+                        }
+                        for e in run.result.events
+                    ],
+                    "notifications": run.delivery.outcomes if run.delivery else {},
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return 0
+    print(f"alerts as of {run.as_of:%Y-%m-%d %H:%M} UTC: {len(active)} active")
+    for o in sorted(active, key=lambda o: (o.service, o.slo, o.kind)):
+        print(f"  {o.severity:<6} {o.kind:<9} {o.title}")
+    for e in run.result.events:
+        print(f"incident {e.incident_id}: {e.event}" + (f" ({e.detail})" if e.detail else ""))
+    print(_delivery_line(run.delivery))
+    return 0
+
+
+def _stamp(moment: datetime | None) -> str:
+    return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import alert_workflow
+
+    db = Path(args.db) if args.db else settings.warehouse
+    if args.action == "list":
+        states = None if args.all else ["open", "acknowledged"]
+        with open_warehouse(db, read_only=True) as con:
+            found = alert_workflow.list_incidents(con, states=states, service=args.service, limit=args.limit)
+        if args.json:
+            print(json.dumps(found, indent=2, default=str))
+            return 0
+        if not found:
+            print("no incidents" if args.all else "no open or acknowledged incidents")
+        for i in found:
+            print(
+                f"#{i['incident_id']:<5} {i['state']:<12} {i['severity']:<6} {i['service']:<14} "
+                f"opened {_stamp(i['opened_at'])}  firing {i['alerts_firing']}/{i['alerts']}  {i['title']}"
+            )
+        return 0
+    if args.action == "show":
+        with open_warehouse(db, read_only=True) as con:
+            detail = alert_workflow.incident_detail(con, args.id)
+        if detail is None:
+            raise UsageError(f"no incident #{args.id}")
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "incident": detail["incident"],
+                        "alerts": [a.__dict__ for a in detail["alerts"]],
+                        "events": [e.__dict__ for e in detail["events"]],
+                        "notifications": detail["notifications"],
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
+            return 0
+        i = detail["incident"]
+        print(f"incident #{i['incident_id']} {i['state']} {i['severity']} {i['service']}: {i['title']}")
+        print(
+            f"  opened {_stamp(i['opened_at'])}, acknowledged {_stamp(i['acknowledged_at'])} by "
+            f"{i['acknowledged_by'] or '—'}, resolved {_stamp(i['resolved_at'])} by {i['resolved_by'] or '—'}"
+        )
+        print("alerts:")
+        for a in detail["alerts"]:
+            print(
+                f"  #{a.alert_id} {a.state:<8} {a.severity:<6} {a.kind:<9} {_stamp(a.started_at)} → "
+                f"{_stamp(a.resolved_at)}  {a.title}"
+            )
+            for label, value in a.facts:
+                print(f"      {label}: {value}")
+            if a.runbook_url:
+                print(f"      Runbook: {a.runbook_url}")
+        print("history:")
+        for e in detail["events"]:
+            print(f"  {_stamp(e.at)}  {e.event:<16} {e.actor:<12} {e.detail}")
+        print("notifications:")
+        for n in detail["notifications"]:
+            print(
+                f"  {n['channel']:<16} {n['action']:<8} L{n['level']} {n['purpose']:<9} {n['status']:<12} "
+                f"attempts {n['attempts']}"
+            )
+        return 0
+    config = _alerting(args, settings)
+    with open_warehouse(db) as con:
+        if args.action == "ack":
+            incident, delivery = alert_workflow.acknowledge_incident(
+                con, config, args.id, args.by, args.note or ""
+            )
+        else:
+            incident, delivery = alert_workflow.resolve_incident(
+                con, config, args.id, args.by, args.note or ""
+            )
+    print(f"incident #{incident.incident_id} {incident.state} by {args.by}")
+    print(_delivery_line(delivery))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(Path(args.directory) if args.directory else settings.slos)
     print(export_yaml(catalog), end="")
@@ -515,6 +667,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("alerts", help="evaluate every alert now, update incidents and send notifications")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
+    p.add_argument("--policies", help="error budget policies file (default from settings)")
+    p.add_argument("--alerting", help="alerting file: rules, routes, channels (default from settings)")
+    p.add_argument("--no-deliver", action="store_true", help="queue notifications without sending them")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("incidents", help="list, show, acknowledge and resolve incidents")
+    actions = p.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="open and acknowledged incidents (--all for every one)")
+    ls.add_argument("--all", action="store_true", help="include resolved incidents")
+    ls.add_argument("--service")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--db", help="warehouse file (default from settings)")
+    show = actions.add_parser("show", help="an incident's alerts, impact, history and notifications")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--db", help="warehouse file (default from settings)")
+    for name, text in (
+        ("ack", "acknowledge: stops escalation"),
+        ("resolve", "resolve, telling the receivers"),
+    ):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("id", type=int)
+        a.add_argument("--by", default=os.environ.get("USER", "unknown"), help="who (default $USER)")
+        a.add_argument("--note", help="a note for the incident history")
+        a.add_argument("--alerting", help="alerting file (default from settings)")
+        a.add_argument("--db", help="warehouse file (default from settings)")
+    p.set_defaults(func=cmd_incidents)
 
     p = sub.add_parser("generate-demo", help="write the deterministic demo data set into a landing folder")
     p.add_argument("--out", help="folder (default: the landing folder from settings)")

@@ -10,8 +10,20 @@ import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
+from pipelines.alert_workflow import rules_for
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
-from pipelines.slo.alerting import AlertEpisode, BacktestResult, backtest, firing, replay, workbook_rules
+from pipelines.slo.alert_config import AlertingConfig
+from pipelines.slo.alerting import (
+    AlertEpisode,
+    AlertRule,
+    BacktestResult,
+    backtest,
+    firing,
+    replay,
+    rule_threshold,
+    rule_windows,
+    workbook_rules,
+)
 from pipelines.slo.budget import (
     RAW_SCALE,
     EvaluationError,
@@ -267,37 +279,50 @@ def _span_text(span: timedelta) -> str:
 
 
 def alert_state(
-    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_of: datetime, *, four_pairs: bool = False
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    as_of: datetime,
+    *,
+    four_pairs: bool = False,
+    config: AlertingConfig | None = None,
 ) -> list[dict]:
-    """Each Occurrences objective's SRE Workbook burn-rate rules as of ``as_of``: both windows' burn rates,
-    the factor, and whether the rule fires (both at or above the factor). Timeslices and percentile
-    objectives budget slices, not events, and are left to their own alerting (not here)."""
-    rules = workbook_rules(four_pairs)
-    lookback = max(rule.long_window for rule in rules)
+    """Each Occurrences objective's burn-rate rules as of ``as_of``: both windows' burn rates, the factor,
+    and whether the rule fires right now (no hysteresis: this is the rules' raw state). With ``config``,
+    the rules are those the alerting file and the SLO's OpenSLO policies give it (an OpenSLO condition
+    has one window, shown as both); without, the SRE Workbook's. Timeslices and percentile objectives
+    budget slices, not events, and have no burn-rate alerts."""
     moment = floor_minute(as_of)
     active = active_corrections_all(con)
     rows: list[dict] = []
     for slo in slos:
         if slo.budgeting_method != "Occurrences":
             continue
+        if config is None:
+            rules: list[AlertRule] = list(workbook_rules(four_pairs))
+        else:
+            rules = [w.rule for w in rules_for(slo, config)]
+        if not rules:
+            continue
+        lookback = max(max(rule_windows(r)) + getattr(r, "alert_after", timedelta(0)) for r in rules)
         corrections = [c for c in active if correction_applies(c, slo)]
         good, total = minute_series(con, slo, moment - lookback, moment, corrections)
         period_start, period_end = slo.window.period(moment - timedelta(minutes=1))
+        period = period_end - period_start
         for objective in slo.objectives:
-            fires = firing(good, total, objective.target, period_end - period_start, rules)
+            fires = firing(good, total, objective.target, period, rules)
             for rule, state in zip(rules, fires, strict=True):
-                long_k, short_k = (
-                    int(w.total_seconds() // 60) for w in (rule.long_window, rule.short_window)
-                )
+                windows = rule_windows(rule)
+                long_window, short_window = windows[0], windows[-1]
+                long_k, short_k = (int(w.total_seconds() // 60) for w in (long_window, short_window))
                 rows.append(
                     {
                         "slo": slo.name,
                         "service": slo.service,
                         "objective": objective.name,
                         "severity": rule.severity,
-                        "long_window": _span_text(rule.long_window),
-                        "short_window": _span_text(rule.short_window),
-                        "factor": float(rule.factor(period_end - period_start)),
+                        "long_window": _span_text(long_window),
+                        "short_window": _span_text(short_window),
+                        "factor": float(rule_threshold(rule, period)),
                         "burn_long": burn_rate(
                             int(good[-long_k:].sum()), int(total[-long_k:].sum()), objective.target
                         ),

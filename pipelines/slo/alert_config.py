@@ -202,23 +202,13 @@ def _problem(source: str, err: Any) -> str:
 
 def _build(model: _FileModel, channels: dict[str, Channel], source: str) -> AlertingConfig:
     problems: list[str] = []
-    catalogs = {
-        name: tuple(
-            BurnRateRule(
-                r.severity,
-                parse_duration(r.long_window),
-                parse_duration(r.short_window),
-                Fraction(str(r.budget_share)),
-            )
-            for r in rules
-        )
-        for name, rules in model.catalogs.items()
-    }
+    catalogs: dict[str, tuple[BurnRateRule, ...]] = {}
     for name, rules in model.catalogs.items():
         if name in BUILT_IN_CATALOGS:
             problems.append(f"{source}: catalogs.{name}: {name!r} is a built-in catalog; choose another name")
         if not rules:
             problems.append(f"{source}: catalogs.{name}: a catalog needs at least one rule (or use 'none')")
+        built = []
         for i, rule in enumerate(rules):
             long_window, short_window = parse_duration(rule.long_window), parse_duration(rule.short_window)
             if short_window > long_window or short_window <= timedelta(0):
@@ -226,6 +216,11 @@ def _build(model: _FileModel, channels: dict[str, Channel], source: str) -> Aler
                     f"{source}: catalogs.{name}[{i}]: short_window must be positive and not longer than "
                     "long_window"
                 )
+                continue
+            built.append(
+                BurnRateRule(rule.severity, long_window, short_window, Fraction(str(rule.budget_share)))
+            )
+        catalogs[name] = tuple(built)
     known_catalogs = set(BUILT_IN_CATALOGS) | set(catalogs)
     for where, name in [("defaults.catalog", model.defaults.catalog)] + [
         (f"assignments.{slo}", name) for slo, name in model.assignments.items()

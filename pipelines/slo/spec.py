@@ -299,10 +299,33 @@ class BurnRateCondition(_Model):
         return value
 
 
+# sloscope routes three severities; common names from other tools are read as their nearest one.
+ALERT_SEVERITIES = {
+    "page": "page",
+    "critical": "page",
+    "high": "page",
+    "ticket": "ticket",
+    "warning": "ticket",
+    "medium": "ticket",
+    "info": "info",
+    "low": "info",
+}
+
+
 class AlertConditionSpec(_Model):
     description: str | None = None
     severity: str = Field(min_length=1)
     condition: BurnRateCondition
+
+    @field_validator("severity")
+    @classmethod
+    def _known_severity(cls, value: str) -> str:
+        if value.lower() not in ALERT_SEVERITIES:
+            raise ValueError(
+                "severity must be page, ticket or info (or critical/high, warning/medium, low), "
+                f"got {value!r}"
+            )
+        return value
 
 
 class AlertConditionDocument(_Model):
@@ -563,7 +586,7 @@ class _Builder:
             alert_when_breaching=policy.spec.alert_when_breaching,
             condition=AlertCondition(
                 name=condition.metadata.name,
-                severity=condition.spec.severity,
+                severity=ALERT_SEVERITIES[condition.spec.severity.lower()],
                 op=burn.op,
                 threshold=burn.threshold,
                 lookback_window=burn.lookback_window,

@@ -14,7 +14,8 @@ from dagster import (
 from pipelines import alert_workflow, sqlfiles
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
-from pipelines.workflows import current_status
+from pipelines.slo.budget import default_as_of
+from pipelines.workflows import backtest_all, current_status, store_backtests
 
 
 @asset(
@@ -64,6 +65,63 @@ def incidents(context: AssetExecutionContext, sloscope: SloscopeResource) -> Mat
             "incidents": MetadataValue.md(
                 markdown_table(("id", "service", "severity", "state", "title", "opened", "firing"), rows)
             ),
+        }
+    )
+
+
+def _figure(value: float | None, pattern: str = "{:.0%}") -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+@asset(
+    group_name="alerts",
+    kinds={"duckdb"},
+    deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("incidents")],
+)
+def alert_backtest(sloscope: SloscopeResource) -> MaterializeResult:
+    """Alert policies replayed minute by minute over the last 28 days against labelled incidents (the
+    known-incidents file and resolved incidents): precision, recall, detection and reset time, pages
+    a week."""
+    slos = sloscope.load_slos()
+    config = sloscope.load_alerting()
+    with sloscope.connect() as con:
+        as_of = default_as_of(con)
+        replay_start, rows = backtest_all(con, slos, config, as_of)
+        store_backtests(con, rows, as_of, replay_start)
+    table = [
+        (
+            r["slo"],
+            r["objective"],
+            r["policy"],
+            r["severity"],
+            f"{r['true_alerts']}/{r['alerts']}",
+            _figure(r["alert_precision"]),
+            _figure(r["recall"]),
+            _figure(r["mean_detection_minutes"], "{:.0f} min"),
+            _figure(r["mean_reset_minutes"], "{:.0f} min"),
+            f"{r['pages_per_week']:.2f}",
+        )
+        for r in rows
+    ]
+    header = (
+        "SLO",
+        "objective",
+        "policy",
+        "severity",
+        "true/alerts",
+        "precision",
+        "recall",
+        "detection",
+        "reset",
+        "per week",
+    )
+    return MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat() + "Z",
+            "replay_from": replay_start.isoformat() + "Z",
+            "dagster/row_count": len(rows),
+            "slos_backtested": len({r["slo"] for r in rows}),
+            "backtests": MetadataValue.md(markdown_table(header, table)),
         }
     )
 

@@ -13,12 +13,14 @@ log records every attempt, and :func:`pipelines.slo.notify.dispatch` refuses a k
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -711,6 +713,72 @@ def deliver_pending(
         )
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return DeliverySummary(outcomes, log.attempts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Labelled incidents for backtests
+
+
+class IncidentFileError(ValueError):
+    """A known-incidents CSV that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class KnownIncident:
+    start: datetime  # naive UTC
+    end: datetime
+    service: str | None = None  # None: applies to every service
+    description: str = ""
+
+
+def _csv_time(text: str, where: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        raise IncidentFileError(
+            f"{where}: {text!r} is not an ISO-8601 time such as 2026-09-30T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise IncidentFileError(f"{where}: {text!r} has no UTC offset; write e.g. {text.strip()}Z")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def read_known_incidents(path: Path) -> list[KnownIncident]:
+    """Known incidents from a CSV with ``start`` and ``end`` columns (ISO-8601 with offsets) and optional
+    ``service`` and ``description`` columns."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = set(reader.fieldnames or ())
+    except OSError as exc:
+        raise IncidentFileError(f"{path}: {exc.strerror}") from None
+    missing = {"start", "end"} - columns
+    if missing:
+        raise IncidentFileError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    found = []
+    for number, row in enumerate(rows, start=2):
+        where = f"{path} line {number}"
+        first, last = _csv_time(row.get("start") or "", where), _csv_time(row.get("end") or "", where)
+        if last <= first:
+            raise IncidentFileError(f"{where}: end must be after start")
+        found.append(
+            KnownIncident(
+                first, last, (row.get("service") or "").strip() or None, row.get("description") or ""
+            )
+        )
+    return found
+
+
+def labelled_incidents(
+    con: duckdb.DuckDBPyConnection, service: str, known: list[KnownIncident]
+) -> list[tuple[datetime, datetime]]:
+    """A service's labelled incident windows: the known incidents for it (or for every service) and its
+    resolved incidents in the incident table (from opening to resolution)."""
+    windows = {(k.start, k.end) for k in known if k.service in (None, service)}
+    rows = con.execute(sqlfiles.sql("incidents_resolved_of_service"), {"service": service}).fetchall()
+    windows |= {(start, end) for start, end in rows if end > start}
+    return sorted(windows)
 
 
 # ---------------------------------------------------------------------------------------------------------

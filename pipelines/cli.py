@@ -216,29 +216,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _incidents(path: Path) -> list[tuple[datetime, datetime]]:
-    """Known incidents from a CSV with ``start`` and ``end`` columns (ISO-8601 with offsets)."""
-    import csv
-
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise UsageError(f"--incidents: {path}: {exc.strerror}") from exc
-    found = []
-    for number, row in enumerate(rows, start=2):
-        try:
-            first, last = parse_as_of(row.get("start") or ""), parse_as_of(row.get("end") or "")
-        except UsageError as exc:
-            raise UsageError(f"{path} line {number}: {exc}".replace("--as-of: ", "")) from exc
-        if last <= first:
-            raise UsageError(f"{path} line {number}: end must be after start")
-        found.append((first, last))
-    return found
-
-
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines import workflows
+    from pipelines import alert_workflow, workflows
     from pipelines.slo.budget import default_as_of
 
     slos = {s.name: s for s in load_slos(Path(args.slos) if args.slos else settings.slos)}
@@ -247,50 +226,96 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     slo = slos[args.slo]
     if not 0 <= args.objective < len(slo.objectives):
         raise UsageError(f"--objective: {args.slo} has objectives 0..{len(slo.objectives) - 1}")
-    incidents = _incidents(Path(args.incidents))
+    config = _alerting(args, settings)
+    catalog = workflows.policy_catalog(slo, config)
+    plain = {name.removesuffix(" (configured)"): name for name in catalog}
+    if args.policy:
+        unknown = [p for p in args.policy if p not in plain and p != "configured"]
+        if unknown:
+            raise UsageError(
+                f"--policy: unknown {', '.join(unknown)}; choose from configured, {', '.join(plain)}"
+            )
+        configured = next(iter(catalog))
+        chosen = {p: catalog[configured if p == "configured" else plain[p]] for p in args.policy}
+    else:
+        chosen = {
+            "workbook-4" if args.four_pairs else "workbook": list(
+                config.catalog_rules("workbook-4" if args.four_pairs else "workbook")
+            )
+        }
+    known = alert_workflow.read_known_incidents(Path(args.incidents)) if args.incidents else None
     db = Path(args.db) if args.db else settings.warehouse
     with open_warehouse(db) as con:
         workflows.refresh(con, list(slos.values()))
         end = parse_as_of(args.end) if args.end else default_as_of(con)
         start = parse_as_of(args.start) if args.start else end - timedelta(days=28)
-        episodes, results = workflows.backtest_slo(
-            con, slo, incidents, start, end, objective_index=args.objective, four_pairs=args.four_pairs
-        )
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "slo": slo.name,
-                    "objective": slo.objectives[args.objective].name,
-                    "from": start.isoformat() + "Z",
-                    "to": end.isoformat() + "Z",
-                    "incidents": len(incidents),
-                    "episodes": [
-                        {
-                            "severity": e.severity,
-                            "start": e.start.isoformat() + "Z",
-                            "end": e.end.isoformat() + "Z" if e.end else None,
-                        }
-                        for e in episodes
-                    ],
-                    "results": [r.__dict__ for r in results],
-                },
-                indent=2,
+        if known is None:
+            file_incidents = []
+            if config.known_incidents is not None and config.known_incidents.exists():
+                file_incidents = alert_workflow.read_known_incidents(config.known_incidents)
+            incidents = alert_workflow.labelled_incidents(con, slo.service, file_incidents)
+        else:
+            incidents = sorted({(k.start, k.end) for k in known if k.service in (None, slo.service)})
+        runs = {
+            name: workflows.backtest_slo(
+                con,
+                slo,
+                incidents,
+                start,
+                end,
+                objective_index=args.objective,
+                rules=rules,
+                resolve_after=config.resolve_after if args.policy else timedelta(0),
             )
-        )
+            for name, rules in chosen.items()
+        }
+    if args.json:
+
+        def episodes_json(episodes) -> list[dict]:  # type: ignore[no-untyped-def]
+            return [
+                {
+                    "severity": e.severity,
+                    "start": e.start.isoformat() + "Z",
+                    "end": e.end.isoformat() + "Z" if e.end else None,
+                }
+                for e in episodes
+            ]
+
+        document = {
+            "slo": slo.name,
+            "objective": slo.objectives[args.objective].name,
+            "from": start.isoformat() + "Z",
+            "to": end.isoformat() + "Z",
+            "incidents": len(incidents),
+        }
+        if args.policy:
+            document["policies"] = [
+                {
+                    "policy": name,
+                    "episodes": episodes_json(episodes),
+                    "results": [r.__dict__ for r in results],
+                }
+                for name, (episodes, results) in runs.items()
+            ]
+        else:
+            ((episodes, results),) = runs.values()
+            document |= {"episodes": episodes_json(episodes), "results": [r.__dict__ for r in results]}
+        print(json.dumps(document, indent=2))
         return 0
     print(
         f"{slo.name} / {slo.objectives[args.objective].name}: "
         f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, {len(incidents)} known incidents"
     )
-    for r in results:
-        detect = ", ".join(f"{m:g}" for m in r.detection_minutes) or "—"
-        reset = ", ".join("still firing" if m is None else f"{m:g}" for m in r.reset_minutes) or "—"
-        print(
-            f"  {r.severity:<7} alerts {r.alerts:<4} precision {_percent(r.precision, 0)}  "
-            f"recall {_percent(r.recall, 0)}  detection min [{detect}]  reset min [{reset}]  "
-            f"per week {r.pages_per_week:.2f}"
-        )
+    for name, (_, results) in runs.items():
+        print(f"policy {name}:")
+        for r in results:
+            detect = ", ".join(f"{m:g}" for m in r.detection_minutes) or "—"
+            reset = ", ".join("still firing" if m is None else f"{m:g}" for m in r.reset_minutes) or "—"
+            print(
+                f"  {r.severity:<7} alerts {r.alerts:<4} precision {_percent(r.precision, 0)}  "
+                f"recall {_percent(r.recall, 0)}  detection min [{detect}]  reset min [{reset}]  "
+                f"per week {r.pages_per_week:.2f}"
+            )
     return 0
 
 
@@ -657,7 +682,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--slo", required=True)
     p.add_argument("--objective", type=int, default=0, help="objective index (default 0)")
-    p.add_argument("--incidents", required=True, help="CSV with start,end columns (ISO-8601 with offsets)")
+    p.add_argument(
+        "--incidents",
+        help="CSV with start,end (ISO-8601 with offsets) and optional service columns "
+        "(default: the alerting file's known_incidents and resolved incidents of the SLO's service)",
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        help="alert policy to replay (repeat to compare): configured, workbook, workbook-4, openslo, or a "
+        "catalog of the alerting file; with --policy the engine's hysteresis (resolve_after) applies",
+    )
+    p.add_argument("--alerting", help="alerting file (default from settings)")
     p.add_argument(
         "--from", dest="start", help="replay start, ISO-8601 with offset (default: 28 days before --to)"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets.alerts import ALERT_CHECKS, incidents
+from assets.alerts import ALERT_CHECKS, alert_backtest, incidents
 from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.history import slo_history
 from assets.ingest import raw_measurements
@@ -26,6 +26,7 @@ ALL_ASSETS = [
     slo_hourly,
     slo_alerts,
     incidents,
+    alert_backtest,
     service_reports,
 ]
 

@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
-from pipelines.alert_workflow import rules_for
+from pipelines.alert_workflow import labelled_incidents, read_known_incidents, rules_for
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
 from pipelines.slo.alert_config import AlertingConfig
 from pipelines.slo.alerting import (
@@ -251,10 +251,13 @@ def backtest_slo(
     *,
     objective_index: int = 0,
     four_pairs: bool = False,
+    rules: list[AlertRule] | None = None,
+    resolve_after: timedelta = timedelta(0),
 ) -> tuple[list[AlertEpisode], list[BacktestResult]]:
-    """Replay [start, end) minute by minute through the SRE Workbook burn-rate rules for one objective and
-    score the alerts against known incidents. Factors use the SLO's window length (for a calendar window,
-    the period that contains ``end``); corrections recorded for the SLO are applied."""
+    """Replay [start, end) minute by minute through burn-rate rules (default: the SRE Workbook's) for one
+    objective and score the alerts against known incidents. Factors use the SLO's window length (for a
+    calendar window, the period that contains ``end``); corrections recorded for the SLO are applied;
+    ``resolve_after`` applies the incident engine's hysteresis."""
     objective = slo.objectives[objective_index]
     corrections = [c for c in active_corrections_all(con) if correction_applies(c, slo)]
     good, total = minute_series(con, slo, start, end, corrections)
@@ -265,9 +268,109 @@ def backtest_slo(
         floor_minute(start),
         objective.target,
         period_end - period_start,
-        workbook_rules(four_pairs),
+        rules if rules is not None else workbook_rules(four_pairs),
+        resolve_after=resolve_after,
     )
     return episodes, backtest(episodes, incidents, floor_minute(start), floor_minute(end))
+
+
+def policy_catalog(slo: SloDefinition, config: AlertingConfig) -> dict[str, list[AlertRule]]:
+    """The alert policies a backtest can compare for an SLO: what it is configured with, the built-in
+    Workbook catalogs, every catalog of the alerting file, and its OpenSLO conditions alone."""
+    configured = [w.rule for w in rules_for(slo, config)]
+    candidates: dict[str, list[AlertRule]] = {}
+    for name in ("workbook", "workbook-4", *sorted(config.catalogs)):
+        candidates[name] = list(config.catalog_rules(name))
+    openslo = [w.rule for w in rules_for(slo, config) if w.policy is not None]
+    if openslo:
+        candidates["openslo"] = openslo
+    # The configured policy is named after the catalog it is, so the same rules are replayed once.
+    same = next((name for name, rules in candidates.items() if rules == configured), None)
+    out = {f"{same} (configured)" if same else "configured": configured}
+    out.update((name, rules) for name, rules in candidates.items() if name != same)
+    return {name: rules for name, rules in out.items() if rules}
+
+
+def backtest_all(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    config: AlertingConfig,
+    as_of: datetime,
+    *,
+    days: int = 28,
+) -> tuple[datetime, list[dict]]:
+    """Every Occurrences objective with labelled incidents in the last ``days`` replayed through every
+    policy of :func:`policy_catalog` (with the engine's hysteresis): one row per policy and severity."""
+    end = floor_minute(as_of)
+    start = end - timedelta(days=days)
+    known = []
+    if config.known_incidents is not None and config.known_incidents.exists():
+        known = read_known_incidents(config.known_incidents)
+    rows: list[dict] = []
+    for slo in slos:
+        if slo.budgeting_method != "Occurrences":
+            continue
+        incidents = [(a, b) for a, b in labelled_incidents(con, slo.service, known) if a < end and b > start]
+        if not incidents:
+            continue
+        for policy, rules in policy_catalog(slo, config).items():
+            for objective in slo.objectives:
+                _, results = backtest_slo(
+                    con,
+                    slo,
+                    incidents,
+                    start,
+                    end,
+                    objective_index=objective.index,
+                    rules=rules,
+                    resolve_after=config.resolve_after,
+                )
+                for r in results:
+                    resets = [m for m in r.reset_minutes if m is not None]
+                    rows.append(
+                        {
+                            "slo": slo.name,
+                            "objective": objective.name,
+                            "policy": policy,
+                            "severity": r.severity,
+                            "incidents": len(incidents),
+                            "alerts": r.alerts,
+                            "true_alerts": r.true_alerts,
+                            "alert_precision": r.precision,
+                            "recall": r.recall,
+                            "mean_detection_minutes": (
+                                sum(r.detection_minutes) / len(r.detection_minutes)
+                                if r.detection_minutes
+                                else None
+                            ),
+                            "mean_reset_minutes": sum(resets) / len(resets) if resets else None,
+                            "pages_per_week": r.pages_per_week,
+                        }
+                    )
+    return start, rows
+
+
+def store_backtests(
+    con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: datetime, replay_start: datetime
+) -> None:
+    schema = {
+        "as_of": pl.Datetime("us"),
+        "replay_start": pl.Datetime("us"),
+        "slo": pl.String,
+        "objective": pl.String,
+        "policy": pl.String,
+        "severity": pl.String,
+        "incidents": pl.Int32,
+        "alerts": pl.Int32,
+        "true_alerts": pl.Int32,
+        "alert_precision": pl.Float64,
+        "recall": pl.Float64,
+        "mean_detection_minutes": pl.Float64,
+        "mean_reset_minutes": pl.Float64,
+        "pages_per_week": pl.Float64,
+    }
+    full = [{"as_of": floor_minute(as_of), "replay_start": replay_start, **row} for row in rows]
+    _replace_from_frame(con, "store_backtests", "new_backtests", pl.DataFrame(full, schema=schema))
 
 
 def _span_text(span: timedelta) -> str:

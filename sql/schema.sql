@@ -343,3 +343,21 @@ CREATE TABLE IF NOT EXISTS notification_log (
     detail       VARCHAR NOT NULL,
     duration_ms  DOUBLE NOT NULL
 );
+
+-- Alert-policy backtests (asset alert_backtest): one row per SLO objective, policy and severity.
+CREATE TABLE IF NOT EXISTS alert_backtests (
+    as_of                  TIMESTAMP NOT NULL,
+    replay_start           TIMESTAMP NOT NULL,
+    slo                    VARCHAR NOT NULL,
+    objective              VARCHAR NOT NULL,
+    policy                 VARCHAR NOT NULL,
+    severity               VARCHAR NOT NULL,
+    incidents              INTEGER NOT NULL,
+    alerts                 INTEGER NOT NULL,
+    true_alerts            INTEGER NOT NULL,
+    alert_precision        DOUBLE,
+    recall                 DOUBLE,
+    mean_detection_minutes DOUBLE,
+    mean_reset_minutes     DOUBLE,
+    pages_per_week         DOUBLE NOT NULL
+);

@@ -140,3 +140,20 @@ def test_the_shipped_files_are_valid() -> None:
         "sms",
         "alertmanager",
     }
+
+
+def test_known_incidents_file_matches_the_demo() -> None:
+    from datetime import timedelta as td
+
+    from pipelines.alert_workflow import read_known_incidents
+    from pipelines.slo.demo import DEMO_END, _plan_incidents
+
+    repo = Path(__file__).resolve().parent.parent
+    config = load_alerting(repo / "data" / "alerting.yaml")
+    assert config.known_incidents == repo / "data" / "known_incidents.csv"
+    known = [(k.service, k.start, k.end) for k in read_known_incidents(config.known_incidents)]
+    planned = [
+        (i.service, i.start.replace(tzinfo=None), i.end.replace(tzinfo=None))
+        for i in _plan_incidents(DEMO_END - td(days=90), DEMO_END, 90)
+    ]
+    assert known == planned

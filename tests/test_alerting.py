@@ -462,9 +462,9 @@ def test_hysteresis_keeps_an_alert_until_quiet_long_enough() -> None:
     from pipelines.slo.alerting import with_hysteresis
 
     fires = np.array([True, False, True, False, False, False, False])
-    # resolve_after 3 minutes: active while any of the last 3 boundaries fired; the blip at 1 is bridged,
-    # and the alert resolves 3 boundaries after its last firing (index 2 -> inactive from index 5).
-    assert with_hysteresis(fires, 3).tolist() == [True, True, True, True, True, False, False]
+    # resolve_after 3 minutes: the alert resolves 3 boundaries later than it would otherwise; the blip at 1
+    # is bridged, and after the last firing boundary (index 2) it stays active at 3, 4 and 5.
+    assert with_hysteresis(fires, 3).tolist() == [True, True, True, True, True, True, False]
     assert with_hysteresis(fires, 0).tolist() == fires.tolist()
 
 
@@ -531,7 +531,7 @@ def test_replay_with_resolve_after_merges_flaps_and_delays_the_reset() -> None:
 
     # One-minute window at 99%: minutes 0,1 bad, 2 good, 3 bad, then good. Without hysteresis the alert
     # fires at boundaries 1,2 and 4 (two episodes); with resolve_after 3m it is one episode from boundary 1
-    # that resolves 3 minutes after its last firing boundary (4): at boundary 7.
+    # that resolves 3 minutes later than the plain end (5): at boundary 8.
     good = np.array([0, 0, 10, 0, 10, 10, 10, 10, 10])
     total = np.array([10] * 9)
     rule = ConditionRule("c", "page", "gte", Fraction(1), timedelta(minutes=1))
@@ -541,7 +541,7 @@ def test_replay_with_resolve_after_merges_flaps_and_delays_the_reset() -> None:
     held = replay(
         good, total, start, Decimal("0.99"), timedelta(days=30), [rule], resolve_after=timedelta(minutes=3)
     )
-    assert [(e.start.minute, e.end.minute if e.end else None) for e in held] == [(1, 7)]
+    assert [(e.start.minute, e.end.minute if e.end else None) for e in held] == [(1, 8)]
 
 
 def test_trailing_start_finds_the_current_run() -> None:

@@ -3,7 +3,7 @@ go. One YAML file (``data/alerting.yaml``)::
 
     defaults:
       catalog: workbook          # workbook (3 pairs) | workbook-4 | none | a catalog defined below
-      resolve_after: 5m          # hysteresis: an alert resolves only after this long without firing
+      resolve_after: 5m          # hysteresis: an alert resolves this much later than its condition clears
       cooldown: 30m              # a service's alert firing again this soon reopens its resolved incident
       no_data_after: 60m         # no events for an SLO for this long raises a no-data alert (0m: never)
       no_data_severity: ticket
@@ -20,6 +20,7 @@ go. One YAML file (``data/alerting.yaml``)::
     remediation:                 # an optional webhook per severity, called when an alert of it fires
       page: {channel: restart-hook, dry_run: true}
     channels: {...}              # see pipelines.slo.notify
+    known_incidents: known_incidents.csv   # labelled incidents for backtests (start, end, service)
 
 An SLO with OpenSLO ``alertPolicies`` is watched by its policies' conditions; it gets a catalog as well
 only when ``assignments`` names one for it. Every other SLO gets ``defaults.catalog``.
@@ -121,6 +122,7 @@ class _FileModel(_Model):
     remediation: dict[_Severity, _RemediationModel] = Field(default_factory=dict)
     channels: dict[str, Any] = Field(default_factory=dict)
     dashboard_url: str | None = None
+    known_incidents: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class AlertingConfig:
     remediation: dict[str, Remediation] = field(default_factory=dict)
     channels: dict[str, Channel] = field(default_factory=dict)
     dashboard_url: str | None = None
+    known_incidents: Path | None = None  # CSV of labelled incidents for backtests
 
     def catalog_rules(self, name: str) -> tuple[BurnRateRule, ...]:
         if name == "workbook":
@@ -200,7 +203,7 @@ def _problem(source: str, err: Any) -> str:
     return f"{source}: {_location(err['loc'])}: {message}"
 
 
-def _build(model: _FileModel, channels: dict[str, Channel], source: str) -> AlertingConfig:
+def _build(model: _FileModel, channels: dict[str, Channel], source: str, base: Path | None) -> AlertingConfig:
     problems: list[str] = []
     catalogs: dict[str, tuple[BurnRateRule, ...]] = {}
     for name, rules in model.catalogs.items():
@@ -268,10 +271,14 @@ def _build(model: _FileModel, channels: dict[str, Channel], source: str) -> Aler
         remediation={k: Remediation(v.channel, v.dry_run) for k, v in model.remediation.items()},
         channels=channels,
         dashboard_url=model.dashboard_url,
+        known_incidents=(
+            None if model.known_incidents is None else (base or Path.cwd()) / model.known_incidents
+        ),
     )
 
 
-def parse_alerting(text: str, source: str) -> AlertingConfig:
+def parse_alerting(text: str, source: str, base: Path | None = None) -> AlertingConfig:
+    """Parse an alerting file's text; relative paths in it are resolved against ``base``."""
     try:
         raw = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except DuplicateKeyError as exc:
@@ -295,7 +302,7 @@ def parse_alerting(text: str, source: str) -> AlertingConfig:
         channels = {}
     if model is None or problems:
         raise AlertConfigError(problems)
-    return _build(model, channels, source)
+    return _build(model, channels, source, base)
 
 
 def load_alerting(path: Path | None) -> AlertingConfig:
@@ -306,4 +313,4 @@ def load_alerting(path: Path | None) -> AlertingConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AlertConfigError([f"{path}: cannot be read: {exc}"]) from None
-    return parse_alerting(text, str(path))
+    return parse_alerting(text, str(path), path.parent)

@@ -151,14 +151,14 @@ def sustained(condition: np.ndarray, minutes: int) -> np.ndarray:
 
 
 def with_hysteresis(fires: np.ndarray, resolve_after_minutes: int) -> np.ndarray:
-    """Keep an alert active until ``resolve_after_minutes`` have passed since the last boundary at which it
-    fired: it resolves at ``last + max(resolve_after, 1)`` minutes. A flapping condition stays one alert."""
+    """Keep an alert active ``resolve_after_minutes`` longer after it stops firing: it resolves at the
+    last firing boundary + 1 + resolve_after, so a condition that flaps within that time stays one alert."""
     fires = np.asarray(fires, dtype=bool)
-    if resolve_after_minutes <= 1:
+    if resolve_after_minutes <= 0:
         return fires
     cum = np.concatenate(([0], np.cumsum(fires, dtype=np.int64)))
     ends = np.arange(1, len(fires) + 1)
-    starts = np.maximum(ends - resolve_after_minutes, 0)
+    starts = np.maximum(ends - resolve_after_minutes - 1, 0)
     return (cum[ends] - cum[starts]) > 0
 
 

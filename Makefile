@@ -39,6 +39,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/alert_latency.py
 
 clean:
 	rm -rf $(VENV) .dagster_home data/warehouse data/landing reports/*/

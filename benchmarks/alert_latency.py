@@ -465,7 +465,8 @@ routes:
         encoding="utf-8",
     )
     config = load_alerting(alerting)  # raises AlertConfigError with every problem listed
-    assert config.channels_for("checkout", "page", 1) == (CHANNEL,), config.routes
+    if config.channels_for("checkout", "page", 1) != (CHANNEL,):
+        raise RuntimeError(f"{alerting}: pages are not routed to {CHANNEL}: {config.routes}")
     settings = work / "sloscope.toml"
     paths = {
         "warehouse": warehouse / "sloscope.duckdb",
@@ -517,52 +518,50 @@ def main() -> int:
     secret = secrets.token_hex(16)
     receiver = Receiver(secret)
     receiver.start()
-    settings, landing = write_workspace(work, receiver.port)
-    env = environment(settings, dagster_home, secret)
-
-    # The seed lands before Dagster starts: the sensor's first tick picks it up.
-    now = datetime.now(UTC)
-    seed = event_rows(list(SERVICES), now - timedelta(minutes=SEED_MINUTES), now, 200, random.Random(0))
-    write_events(landing / "seed.csv", seed)
-
-    print(f"alert latency benchmark: workspace {work}")
-    print(
-        f"  receiver http://127.0.0.1:{receiver.port}/hook; seed: {len(seed):,} healthy requests over "
-        f"{SEED_MINUTES} min for {', '.join(SERVICES)}"
-    )
-    dagster = Dagster(env, free_port(), work / "dagster-dev.log")
+    dagster: Dagster | None = None
     measurements: list[Measurement] = []
     failed = False
     try:
+        settings, landing = write_workspace(work, receiver.port)
+        env = environment(settings, dagster_home, secret)
+        # The seed lands before Dagster starts: the sensor's first tick picks it up.
+        now = datetime.now(UTC)
+        seed = event_rows(list(SERVICES), now - timedelta(minutes=SEED_MINUTES), now, 200, random.Random(0))
+        write_events(landing / "seed.csv", seed)
+        print(f"alert latency benchmark: workspace {work}")
+        print(
+            f"  receiver http://127.0.0.1:{receiver.port}/hook; seed: {len(seed):,} healthy requests over "
+            f"{SEED_MINUTES} min for {', '.join(SERVICES)}"
+        )
+
+        dagster = Dagster(env, free_port(), work / "dagster-dev.log")
         loaded = dagster.wait_until_loaded(timeout=180)
         print(f"  dagster dev on port {dagster.port}: workspace loaded in {loaded:.1f} s", flush=True)
         sensor_on = time.time()
         dagster.start_sensor()
         seed_run = dagster.wait_for_run_after(sensor_on - 1, timeout=300)
         if seed_run["status"] != "SUCCESS":
-            raise RuntimeError(
-                f"the seed run {seed_run['runId']} ended {seed_run['status']}; see {dagster.log_path}"
-            )
+            raise RuntimeError(f"the seed run {seed_run['runId']} ended {seed_run['status']}")
         print(
             f"  seed run {seed_run['runId'][:8]}: {seed_run['endTime'] - sensor_on:.1f} s from sensor start "
             f"to run end; {len(receiver.deliveries)} notification(s) for healthy data",
             flush=True,
         )
         time.sleep(2)  # let the run's process exit before the next file lands
+
         for number, service in enumerate(list(SERVICES)[: args.repeats], start=1):
             m = measure(dagster, receiver, service, number, work / "staging", landing, args.timeout)
             if m is None:
-                print(f"  no trigger notification for {service} within {args.timeout:.0f} s", file=sys.stderr)
-                failed = True
-                break
+                raise TimeoutError(f"no trigger notification for {service} within {args.timeout:.0f} s")
             report(m)
             measurements.append(m)
             time.sleep(2)
-    except (RuntimeError, TimeoutError, OSError) as exc:
+    except (RuntimeError, TimeoutError, OSError, ValueError) as exc:  # AlertConfigError is a ValueError
         print(f"alert latency benchmark failed: {exc}", file=sys.stderr)
         failed = True
     finally:
-        dagster.stop()
+        if dagster is not None:
+            dagster.stop()
         receiver.stop()
 
     if measurements:
@@ -573,7 +572,10 @@ def main() -> int:
             f"(target < {TARGET_SECONDS:.0f} s: {'met' if max(figures) < TARGET_SECONDS else 'NOT met'})"
         )
     if failed:
-        print(f"kept the workspace and the dagster dev log for inspection: {work}", file=sys.stderr)
+        print(
+            f"kept the workspace for inspection (dagster dev log: {work / 'dagster-dev.log'})",
+            file=sys.stderr,
+        )
         return 1
     if args.keep:
         print(f"kept {work}")

@@ -28,7 +28,8 @@ def changed_files(previous: dict[str, list[int]], current: dict[str, list[int]])
     return sorted(path for path, signature in current.items() if previous.get(path) != signature)
 
 
-# Every 10 s: a file landing must become a notification within a minute (make bench measures it).
+# Every 10 s: a file landing must become a notification within a minute (benchmarks/alert_latency.py,
+# part of `make bench`, measures it with the real daemon).
 @sensor(job=evaluate_job, minimum_interval_seconds=10, default_status=DefaultSensorStatus.STOPPED)
 def landing_sensor(context: SensorEvaluationContext, sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
     """Starts ingestion, evaluation, alerting and notification when files land (or change) in the landing

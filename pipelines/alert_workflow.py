@@ -44,6 +44,7 @@ from pipelines.slo.budget import (
     floor_minute,
     minute_series,
 )
+from pipelines.slo.corrections import excluded_minute_mask
 from pipelines.slo.filters import EventFilter
 from pipelines.slo.incidents import (
     SEVERITY_RANK,
@@ -68,6 +69,7 @@ RUNBOOK_ANNOTATION = "sloscope.io/runbook-url"
 # Alertmanager forgets a firing alert that is not re-sent before its endsAt; evaluations run at least
 # hourly, so every evaluation re-sends firing alerts with this much headroom.
 ALERTMANAGER_HOLD = timedelta(minutes=90)
+REFRESH_EVERY = timedelta(minutes=30)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -205,10 +207,13 @@ def observe(
     statuses: list[ObjectiveStatus],
     as_of: datetime,
     config: AlertingConfig,
+    now: datetime | None = None,
 ) -> list[Observation]:
     """Every alert sloscope watches, active or not, as of ``as_of``: burn-rate alerts (Occurrences
-    objectives), no-data alerts, and error budget policy alerts."""
+    objectives), no-data alerts, and error budget policy alerts. No data is judged at ``now`` (the wall
+    clock, when later than the data): a feed that stops entirely must still raise it."""
     moment = floor_minute(as_of)
+    quiet_until = max(moment, floor_minute(now)) if now is not None else moment
     by_objective = {(s.slo, s.objective): s for s in statuses}
     active_corrections = active_corrections_all(con)
     out: list[Observation] = []
@@ -229,7 +234,10 @@ def observe(
             out += _burn_observations(
                 con, slo, watched, good, total, series_start, moment, mine, config, base
             )
-        out += _no_data_observations(slo, watched, total, series_start, moment, mine, config, base)
+        # Minutes with events, or excluded by a correction, up to the moment silence is judged at.
+        present = excluded_minute_mask(corrections, series_start, (quiet_until - series_start) // _MINUTE)
+        present[: len(total)] |= total > 0
+        out += _no_data_observations(slo, watched, present, series_start, quiet_until, mine, config, base)
         out += _budget_observations(slo, mine, moment, config, base)
     _add_correlation(con, out, moment)
     return out
@@ -291,17 +299,27 @@ def _burn_observations(
         allowed = (status.budget_units or {}).get("allowed_bad_events") if status else None
         consumed = bad_events / allowed if allowed else None
         causes = attribution(con, slo, impact_from, moment)
-        kind_of_bad = "slow" if slo.total.thresholds or (slo.good and slo.good.thresholds) else "failed"
+        latency = any(f is not None and f.thresholds for f in (slo.total, slo.good, slo.bad))
+        kind_of_bad = "slow" if latency else "failed"
         facts += [
             ("Target", f"{float(objective.target):.3%} ({objective.name})"),
             ("Budget left", _share(status.budget_remaining if status else None)),
-            (
-                f"{kind_of_bad.capitalize()} requests",
-                f"{bad_events:,} of {events:,} in the last {_human_span(moment - impact_from)}",
-            ),
-            ("Budget consumed by this episode", _share(consumed)),
-            ("Firing for", _human_span(moment - started_at)),
         ]
+        if slo.raw_type is None:
+            facts += [
+                (
+                    f"{kind_of_bad.capitalize()} requests",
+                    f"{bad_events:,} of {events:,} in the last {_human_span(moment - impact_from)}",
+                ),
+                ("Budget consumed by this episode", _share(consumed)),
+            ]
+        else:
+            # Raw ratios are scaled data points, not requests: say what share of the points' weight was bad.
+            consumed = None
+            share = bad_events / events if events else None
+            facts.append((f"Bad share in the last {_human_span(moment - impact_from)}", _share(share)))
+            bad_events = events = None  # type: ignore[assignment]
+        facts.append(("Firing for", _human_span(moment - started_at)))
         if causes["operations"]:
             facts.append(
                 ("Top operations", ", ".join(f"{c['value']} {c['share']:.0%}" for c in causes["operations"]))
@@ -353,7 +371,7 @@ def _burn_observations(
 def _no_data_observations(
     slo: SloDefinition,
     watched: list[WatchedRule],
-    total: np.ndarray,
+    present: np.ndarray,
     series_start: datetime,
     moment: datetime,
     statuses: list[ObjectiveStatus | None],
@@ -361,8 +379,10 @@ def _no_data_observations(
     base: dict[str, Any],
 ) -> list[Observation]:
     """No events for longer than ``no_data_after`` (or a policy's lookback with ``alertWhenNoData``), for an
-    SLO that has data in its window: a source that stopped, not one that never started."""
-    with_data = np.flatnonzero(total > 0)
+    SLO that has data in its window: a source that stopped, not one that never started. ``present`` marks
+    minutes with events or excluded by a correction (maintenance is not missing data); ``moment`` is the
+    time the silence is measured to, which may lie after the series."""
+    with_data = np.flatnonzero(present)
     last_data_end = series_start + (int(with_data[-1]) + 1) * _MINUTE if len(with_data) else None
     quiet_since = last_data_end or series_start
     had_data = any(s is not None and s.total > 0 for s in statuses) or last_data_end is not None
@@ -625,6 +645,12 @@ def enqueue_refreshes(
             for channel in config.channels_for(alert.service, alert.severity, level):
                 if config.channels[channel].type != "alertmanager":
                     continue
+                recent = con.execute(
+                    sqlfiles.sql("outbox_recent_for_alert"),
+                    {"alert_id": alert.alert_id, "channel": channel, "since": at - REFRESH_EVERY},
+                ).fetchone()
+                if recent and recent[0]:
+                    continue
                 intent = Intent(alert, incidents[alert.incident_id], "trigger", level)
                 refresh = replace(
                     notification_for(intent, at, config, purpose=f"refresh/{at:%Y%m%dT%H%M}/L{level}"),
@@ -706,6 +732,9 @@ def deliver_pending(
             kwargs: dict[str, Any] = {"env": env, "log": log, "dry_run": bool(dry_run)}
             if sleep is not None:
                 kwargs["sleep"] = sleep
+            if _purpose == "refresh":
+                # Keeping a firing alert alive in Alertmanager is not a new notification: no rate limit.
+                channel = channel.model_copy(update={"rate_limit": None})
             outcome = dispatch(notification_from_json(payload), channel_name, channel, **kwargs)
         con.execute(
             sqlfiles.sql("outbox_update"),
@@ -814,7 +843,7 @@ def run_alerting(
     that is later), queue notifications (one transaction), then deliver the outbox."""
     moment = floor_minute(as_of)
     now = max(wall_clock(), moment) if now is None else now
-    observations = observe(con, slos, statuses, moment, config)
+    observations = observe(con, slos, statuses, moment, config, now)
     with transaction(con):
         state = load_state(con, now, config.cooldown)
         result = step(

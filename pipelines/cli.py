@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
 from pipelines.settings import Settings, SettingsError, load_settings
 from pipelines.slo.budget import EvaluationError, ObjectiveStatus
 from pipelines.slo.corrections import Correction, CorrectionError
@@ -587,6 +589,20 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, scale=args.scale, days=args.days)
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {text}")
+    return value
+
+
+def _incident_id(text: str) -> int:
+    value = int(text)
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an incident number such as 12, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sloscope", description=__doc__.splitlines()[0])
     parser.add_argument("--settings", help="settings file (default: sloscope.toml or $SLOSCOPE_SETTINGS)")
@@ -718,11 +734,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = actions.add_parser("list", help="open and acknowledged incidents (--all for every one)")
     ls.add_argument("--all", action="store_true", help="include resolved incidents")
     ls.add_argument("--service")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--limit", type=_count, default=50)
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--db", help="warehouse file (default from settings)")
     show = actions.add_parser("show", help="an incident's alerts, impact, history and notifications")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=_incident_id)
     show.add_argument("--json", action="store_true")
     show.add_argument("--db", help="warehouse file (default from settings)")
     for name, text in (
@@ -730,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("resolve", "resolve, telling the receivers"),
     ):
         a = actions.add_parser(name, help=text)
-        a.add_argument("id", type=int)
+        a.add_argument("id", type=_incident_id)
         a.add_argument("--by", default=os.environ.get("USER", "unknown"), help="who (default $USER)")
         a.add_argument("--note", help="a note for the incident history")
         a.add_argument("--alerting", help="alerting file (default from settings)")
@@ -772,6 +788,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        # The warehouse answered with an error (a file from an older version, a locked file): say so
+        # without a traceback.
+        print(f"error: the warehouse could not answer: {exc}", file=sys.stderr)
         return 2
 
 

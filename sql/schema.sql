@@ -300,8 +300,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     resolved_at      TIMESTAMP,
     resolved_by      VARCHAR,
     escalation_level INTEGER NOT NULL,
-    escalated_at     TIMESTAMP
+    escalated_at     TIMESTAMP,
+    severity_since   TIMESTAMP
 );
+-- Warehouses created before severity_since existed (the column goes last, as in the table above).
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS severity_since TIMESTAMP;
 
 -- Append-only: rows are inserted, never updated or deleted.
 CREATE TABLE IF NOT EXISTS incident_events (

@@ -245,3 +245,30 @@ def test_failed_delivery_is_retried_then_logged_and_not_resent(
         assert log == [(1, "retrying", 503), (2, "retrying", 503), (3, "retrying", 503), (4, "failed", 503)]
         _run(warehouse, slos, config, T + timedelta(minutes=1), {"K": "key"})
         assert len(receiver.requests) == 4
+
+
+def test_no_data_is_judged_on_the_wall_clock_and_maintenance_is_not_silence(  # type: ignore[no-untyped-def]
+    setup, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    from pipelines.slo.corrections import add_correction
+
+    _, slos = setup
+    config = parse_alerting("defaults: {no_data_after: 60m, budget_states: {}}\n", "alerting.yaml")
+    # Every feed has stopped: the newest data minute stays at T (shop's last minute ends there), but three
+    # hours later shop has been silent for 3h >= 60 minutes since T: the alert started at T + 60 minutes.
+    run = _run(warehouse, slos, config, T + timedelta(hours=3), {})
+    shop = next(o for o in run.observations if o.dedup_key == "sloscope/shop-availability/no_data/ticket")
+    assert (shop.active, shop.started_at) == (True, T + timedelta(hours=1))
+    assert shop.title == "Shop availability: no data for 3h"
+    # Maintenance declared from T for four hours: the silence is planned, so no alert.
+    add_correction(
+        warehouse,
+        slo="shop-availability",
+        reason="migration",
+        added_by="ops",
+        start=T,
+        end=T + timedelta(hours=4),
+    )
+    planned = _run(warehouse, slos, config, T + timedelta(hours=3, minutes=1), {})
+    shop = next(o for o in planned.observations if o.dedup_key == "sloscope/shop-availability/no_data/ticket")
+    assert not shop.active

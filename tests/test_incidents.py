@@ -236,3 +236,18 @@ def test_openslo_flags_suppress_trigger_or_resolve_notifications() -> None:
 def test_two_observations_with_one_dedup_key_are_refused() -> None:
     with pytest.raises(ValueError, match="dedup key"):
         Engine().step([obs("cart", "page", True), obs("cart", "page", True)], T0)
+
+
+def test_a_page_joining_a_ticket_incident_gets_the_full_delay_and_level_two_hears_only_pages() -> None:
+    engine = Engine()
+    engine.step([obs("cart", "ticket", True)], T0)
+    joined = engine.step(
+        [obs("cart", "ticket", True), obs("orders", "page", True)], T0 + timedelta(minutes=60)
+    )
+    assert events(joined) == [(1, "severity_raised"), (1, "alert_fired")]
+    assert intents(joined) == [("orders", "trigger", 1)]
+    both = [obs("cart", "ticket", True), obs("orders", "page", True)]
+    assert events(engine.step(both, T0 + timedelta(minutes=74))) == []
+    escalated = engine.step(both, T0 + timedelta(minutes=75))
+    assert events(escalated) == [(1, "escalated")]
+    assert intents(escalated) == [("orders", "trigger", 2)]

@@ -104,6 +104,9 @@ class IncidentRecord:
     resolved_by: str | None = None
     escalation_level: int = 1
     escalated_at: datetime | None = None
+    # When the incident reached its current severity: escalation waits from here, so a page joining an
+    # hour-old ticket incident still gives people the full delay to acknowledge it.
+    severity_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class _Step:
         if live:
             incident = min(live, key=lambda i: i.incident_id)
             if SEVERITY_RANK.get(severity, -1) > SEVERITY_RANK.get(incident.severity, -1):
-                self.put_incident(replace(incident, severity=severity, title=title))
+                self.put_incident(replace(incident, severity=severity, title=title, severity_since=self.now))
                 self.event(
                     incident.incident_id, "severity_raised", detail=f"{incident.severity} -> {severity}"
                 )
@@ -199,7 +202,7 @@ class _Step:
                 acknowledged_by=None,
                 escalation_level=1,
                 escalated_at=None,
-                opened_at=self.now,
+                severity_since=self.now,
             )
             self.put_incident(reopened)
             self.event(last.incident_id, "reopened", detail=f"within the cooldown after {last.resolved_at}")
@@ -212,6 +215,7 @@ class _Step:
             title=title,
             opened_at=self.now,
             updated_at=self.now,
+            severity_since=self.now,
         )
         self.next_incident_id += 1
         self.put_incident(incident)
@@ -298,7 +302,13 @@ def step(
             run.put_alert(alert)
             run.event(incident.incident_id, "alert_fired", alert.alert_id, obs.title)
             if obs.notify_trigger:
-                levels = range(1, incident.escalation_level + 1) if incident.state == OPEN else range(1, 2)
+                levels = [1]
+                if (
+                    incident.state == OPEN
+                    and incident.escalation_level >= 2
+                    and escalates(obs.service, obs.severity)
+                ):
+                    levels.append(2)
                 for level in levels:
                     run.result.intents.append(Intent(alert, incident, "trigger", level))
                 run.put_alert(replace(alert, notified_level=max(levels)))
@@ -337,7 +347,8 @@ def _close_and_escalate(
             run.put_incident(replace(incident, state=RESOLVED, resolved_at=run.now, resolved_by=SLOSCOPE))
             run.event(incident.incident_id, "resolved", detail="every alert of the incident resolved")
             continue
-        due = run.now - incident.opened_at >= escalation_after
+        since = incident.severity_since or incident.opened_at
+        due = run.now - since >= escalation_after
         if (
             incident.state == OPEN
             and incident.escalation_level < 2
@@ -346,11 +357,10 @@ def _close_and_escalate(
         ):
             escalated = replace(incident, escalation_level=2, escalated_at=run.now)
             run.put_incident(escalated)
-            run.event(
-                incident.incident_id, "escalated", detail=f"unacknowledged for {run.now - incident.opened_at}"
-            )
+            run.event(incident.incident_id, "escalated", detail=f"unacknowledged for {run.now - since}")
+            # Level 2 hears only of the alerts its routes cover (a page's manager, not every ticket).
             for alert in mine:
-                if alert.notify_trigger:
+                if alert.notify_trigger and escalates(alert.service, alert.severity):
                     run.result.intents.append(Intent(alert, escalated, "trigger", 2))
                     run.put_alert(replace(alert, notified_level=2))
 

@@ -290,9 +290,15 @@ class BurnRateCondition(_Model):
     lookback_window: str
     alert_after: str = "0m"
 
-    @field_validator("lookback_window", "alert_after")
+    @field_validator("lookback_window")
     @classmethod
-    def _duration(cls, value: str) -> str:
+    def _lookback(cls, value: str) -> str:
+        parse_rolling_duration(value)
+        return value
+
+    @field_validator("alert_after")
+    @classmethod
+    def _alert_after(cls, value: str) -> str:
         if value in ("0m", "0s"):
             return value
         parse_rolling_duration(value)

@@ -326,17 +326,9 @@ def test_corrections_refuse_unknown_slos(tmp_path: Path, capsys: pytest.CaptureF
     assert main([*args, "--slo", "*"]) == 0
 
 
-def test_backtest_compares_policies_with_hysteresis(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # 3 days of 100 requests/minute at 99.9% over 30 days, all good except a full outage on day 3 00:00-01:00.
-    # Page rules (factors 14.4 over 1h/5m and 6 over 6h/30m): after 1 outage minute the 1h window holds
-    # 100 bad of 6,000 (1.67% >= 1.44%) and the 5m window 100 of 500 -> paged 1 minute in. After the
-    # outage the 5m window clears 5 minutes later, but the 6h/30m rule keeps firing until its 30-minute window
-    # holds no outage minute: the page resets 30 minutes after the end.
-    # Ticket (factor 1 over 3d/6h): the 3d window reaches 0.1% bad when 100k >= 0.001 * (288,000 + 100k),
-    # k >= 2.9 -> 3 minutes in; its 6h window clears 360 minutes after the end.
-    # Alerts per week: 1 page over 3 days = 7/3.
+def _outage_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
+    """``sloscope backtest --json`` over 3 days of 100 requests/minute at 99.9% over 30 days, all good except
+    a full outage on day 3 00:00-01:00 (the one known incident)."""
     start = datetime(2026, 3, 1)
     lines = ["timestamp,service,total,good"]
     for m in range(3 * 1440):
@@ -350,38 +342,38 @@ def test_backtest_compares_policies_with_hysteresis(
     )
     write(tmp_path / "slos" / "shop.yaml", slo)
     write(tmp_path / "incidents.csv", "start,end\n2026-03-03T00:00:00Z,2026-03-03T01:00:00Z\n")
-    write(tmp_path / "alerting.yaml", "defaults: {resolve_after: 5m}\n")
     db = str(tmp_path / "w.duckdb")
     assert main(["ingest", str(tmp_path / "landing"), "--db", db]) == 0
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "backtest",
-                "--slo",
-                "shop-availability",
-                "--incidents",
-                str(tmp_path / "incidents.csv"),
-                "--from",
-                "2026-03-01T00:00:00Z",
-                "--to",
-                "2026-03-04T00:00:00Z",
-                "--db",
-                db,
-                "--slos",
-                str(tmp_path / "slos"),
-                "--json",
-                "--policy",
-                "workbook",
-                "--policy",
-                "workbook-4",
-                "--alerting",
-                str(tmp_path / "alerting.yaml"),
-            ]
-        )
-        == 0
-    )
-    report = json.loads(capsys.readouterr().out)
+    args = ["backtest", "--slo", "shop-availability", "--incidents", str(tmp_path / "incidents.csv")]
+    args += ["--from", "2026-03-01T00:00:00Z", "--to", "2026-03-04T00:00:00Z", "--db", db]
+    args += ["--slos", str(tmp_path / "slos"), "--json", *extra]
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_backtest_full_outage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Page rules (factors 14.4 over 1h/5m and 6 over 6h/30m): after 1 outage minute the 1h window holds
+    # 100 bad of 6,000 (1.67% >= 1.44%) and the 5m window 100 of 500 -> paged 1 minute in. After the
+    # outage the 5m window clears 5 minutes later, but the 6h/30m rule keeps firing until its 30-minute window
+    # holds no outage minute: the page resets 30 minutes after the end.
+    # Ticket (factor 1 over 3d/6h): the 3d window reaches 0.1% bad when 100k >= 0.001 * (288,000 + 100k),
+    # k >= 2.9 -> 3 minutes in; its 6h window clears 360 minutes after the end.
+    # Alerts per week: 1 page over 3 days = 7/3.
+    report = _outage_backtest(tmp_path, capsys)
+    page, ticket = report["results"]
+    assert (page["severity"], page["alerts"], page["precision"], page["recall"]) == ("page", 1, 1.0, 1.0)
+    assert (page["detection_minutes"], page["reset_minutes"]) == ([1.0], [30.0])
+    assert page["pages_per_week"] == pytest.approx(7 / 3)
+    assert (ticket["detection_minutes"], ticket["reset_minutes"]) == ([3.0], [360.0])
+
+
+def test_backtest_compares_policies_with_hysteresis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "alerting.yaml", "defaults: {resolve_after: 5m}\n")
+    alerting = ["--alerting", str(tmp_path / "alerting.yaml")]
+    report = _outage_backtest(tmp_path, capsys, "--policy", "workbook", "--policy", "workbook-4", *alerting)
     by_policy = {p["policy"]: {r["severity"]: r for r in p["results"]} for p in report["policies"]}
     assert list(by_policy) == ["workbook", "workbook-4"]
     # Same outage as above, with the engine's 5-minute hysteresis: every reset is 5 minutes later.
@@ -393,57 +385,3 @@ def test_backtest_compares_policies_with_hysteresis(
     # so the ticket's detection (3) and reset (365) stay those of the 3d/6h pair.
     ticket = by_policy["workbook-4"]["ticket"]
     assert (ticket["alerts"], ticket["detection_minutes"], ticket["reset_minutes"]) == (1, [3.0], [365.0])
-
-
-def test_backtest_full_outage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # 3 days of 100 requests/minute at 99.9% over 30 days, all good except a full outage on day 3 00:00-01:00.
-    # Page rules (factors 14.4 over 1h/5m and 6 over 6h/30m): after 1 outage minute the 1h window holds
-    # 100 bad of 6,000 (1.67% >= 1.44%) and the 5m window 100 of 500 -> paged 1 minute in. After the
-    # outage the 5m window clears 5 minutes later, but the 6h/30m rule keeps firing until its 30-minute window
-    # holds no outage minute: the page resets 30 minutes after the end.
-    # Ticket (factor 1 over 3d/6h): the 3d window reaches 0.1% bad when 100k >= 0.001 * (288,000 + 100k),
-    # k >= 2.9 -> 3 minutes in; its 6h window clears 360 minutes after the end.
-    # Alerts per week: 1 page over 3 days = 7/3.
-    start = datetime(2026, 3, 1)
-    lines = ["timestamp,service,total,good"]
-    for m in range(3 * 1440):
-        outage = 2 * 1440 <= m < 2 * 1440 + 60
-        lines.append(f"{start + timedelta(minutes=m):%Y-%m-%dT%H:%M}:00Z,shop,100,{0 if outage else 100}")
-    write(tmp_path / "landing" / "c.csv", "\n".join(lines) + "\n")
-    slo = SLO.replace("{status_code: {lt: 500}}", "{success: true}").replace("duration: 1d", "duration: 30d")
-    slo = slo.replace(
-        '[{displayName: "99%", target: 0.99}, {displayName: "90%", target: 0.9}]',
-        '[{displayName: "99.9%", target: 0.999}]',
-    )
-    write(tmp_path / "slos" / "shop.yaml", slo)
-    write(tmp_path / "incidents.csv", "start,end\n2026-03-03T00:00:00Z,2026-03-03T01:00:00Z\n")
-    db = str(tmp_path / "w.duckdb")
-    assert main(["ingest", str(tmp_path / "landing"), "--db", db]) == 0
-    capsys.readouterr()
-    assert (
-        main(
-            [
-                "backtest",
-                "--slo",
-                "shop-availability",
-                "--incidents",
-                str(tmp_path / "incidents.csv"),
-                "--from",
-                "2026-03-01T00:00:00Z",
-                "--to",
-                "2026-03-04T00:00:00Z",
-                "--db",
-                db,
-                "--slos",
-                str(tmp_path / "slos"),
-                "--json",
-            ]
-        )
-        == 0
-    )
-    report = json.loads(capsys.readouterr().out)
-    page, ticket = report["results"]
-    assert (page["severity"], page["alerts"], page["precision"], page["recall"]) == ("page", 1, 1.0, 1.0)
-    assert (page["detection_minutes"], page["reset_minutes"]) == ([1.0], [30.0])
-    assert page["pages_per_week"] == pytest.approx(7 / 3)
-    assert (ticket["detection_minutes"], ticket["reset_minutes"]) == ([3.0], [360.0])

@@ -108,7 +108,7 @@ def test_trend_of_an_exact_line() -> None:
 def test_trend_interval_accounts_for_autocorrelated_noise() -> None:
     # AR(1) noise (phi 0.8) around a slope of 0.05 a day: a textbook interval would be ~3x too narrow.
     # Over 200 seeds the widened 95% interval covers the true slope in 88% of them (the lag-1 estimate from
-    # residuals is biased low); a textbook interval would cover about 40%. Require at least 85%.
+    # residuals is biased low); the textbook interval covers 52%. Require at least 85%.
     stamps, t = hourly(24 * 20)
     covered = 0
     for seed in range(200):

@@ -65,6 +65,7 @@ from pipelines.slo.spec import AlertPolicy, SloDefinition, parse_rolling_duratio
 from pipelines.warehouse import query_frame, transaction
 
 _MINUTE = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
 RUNBOOK_ANNOTATION = "sloscope.io/runbook-url"
 # Alertmanager forgets a firing alert that is not re-sent before its endsAt; evaluations run at least
 # hourly, so every evaluation re-sends firing alerts with this much headroom.
@@ -216,6 +217,11 @@ def observe(
     quiet_until = max(moment, floor_minute(now)) if now is not None else moment
     by_objective = {(s.slo, s.objective): s for s in statuses}
     active_corrections = active_corrections_all(con)
+    anomalies: dict[str, list[tuple]] = {}
+    if config.anomaly_severity is not None:
+        # Hourly scores from the analytics run; an hour older than 3 hours is not "now".
+        for row in con.execute(sqlfiles.sql("latest_anomalies"), {"since": moment - 3 * _HOUR}).fetchall():
+            anomalies.setdefault(row[0], []).append(row)
     out: list[Observation] = []
     for slo in slos:
         watched = rules_for(slo, config)
@@ -239,6 +245,7 @@ def observe(
         present[: len(total)] |= total > 0
         out += _no_data_observations(slo, watched, present, series_start, quiet_until, mine, config, base)
         out += _budget_observations(slo, mine, moment, config, base)
+        out += _anomaly_observations(slo, anomalies.get(slo.name, []), config, base)
     _add_correlation(con, out, moment)
     return out
 
@@ -468,6 +475,72 @@ def _budget_observations(
             )
         )
     return out
+
+
+_METRIC_NAMES = {
+    "error_rate": "error rate",
+    "availability": "availability",
+    "throughput": "throughput",
+    "latency_p95": "p95 latency",
+    "latency_p99": "p99 latency",
+}
+
+
+def _anomaly_observations(
+    slo: SloDefinition, latest: list[tuple], config: AlertingConfig, base: dict[str, Any]
+) -> list[Observation]:
+    """One anomaly alert per SLO: active while the newest scored hour of a watched metric is anomalous with
+    at least ``anomaly_min_confidence`` (scores from the slo_anomalies asset)."""
+    if config.anomaly_severity is None:
+        return []
+    key = dedup_key(slo.name, "anomaly", config.anomaly_severity)
+    objectives = ", ".join(o.name for o in slo.objectives)
+    hits = [
+        row
+        for row in latest
+        if row[1] in config.anomaly_metrics and row[6] and row[5] >= config.anomaly_min_confidence
+    ]
+    if not hits:
+        return [
+            Observation(
+                key,
+                objective=objectives,
+                kind="anomaly",
+                severity=config.anomaly_severity,
+                active=False,
+                **base,
+            )
+        ]
+    worst = max(hits, key=lambda row: row[4])
+    facts = tuple(
+        (
+            f"Unusual {_METRIC_NAMES.get(metric, metric)}",
+            f"{'—' if value is None else f'{value:.4g}'} at {hour:%Y-%m-%d %H:00} UTC "
+            f"(score {score:.2f}, confidence {confidence:.0%})",
+        )
+        for _, metric, hour, value, score, confidence, _ in hits
+    )
+    return [
+        Observation(
+            key,
+            objective=objectives,
+            kind="anomaly",
+            severity=config.anomaly_severity,
+            active=True,
+            started_at=worst[2],
+            title=f"{slo.display_name}: unusual {_METRIC_NAMES.get(worst[1], worst[1])} "
+            f"(score {worst[4]:.2f}, confidence {worst[5]:.0%})",
+            description="\n".join(f"{k}: {v}" for k, v in facts),
+            facts=facts,
+            details={
+                "anomalies": [
+                    {"metric": m, "hour": h.isoformat(), "score": sc, "confidence": c}
+                    for _, m, h, _, sc, c, _ in hits
+                ]
+            },
+            **base,
+        )
+    ]
 
 
 def _add_correlation(

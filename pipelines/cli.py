@@ -473,6 +473,49 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo.anomaly import detect_csv
+
+    rows = detect_csv(Path(args.input), Path(args.output))
+    print(f"scored {rows} points; wrote {args.output}")
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import analytics, workflows
+    from pipelines.slo.budget import default_as_of
+
+    db = Path(args.db) if args.db else settings.warehouse
+    slos = load_slos(Path(args.slos) if args.slos else settings.slos)
+    if args.slo:
+        slos = [s for s in slos if s.name in args.slo]
+        if not slos:
+            raise UsageError(f"--slo: no SLO named {', '.join(args.slo)}")
+    with open_warehouse(db) as con:
+        workflows.refresh(con, slos)
+        workflows.store_hourly(
+            con, load_slos(Path(args.slos) if args.slos else settings.slos), default_as_of(con)
+        )
+        rows = analytics.forecast_rows(
+            con, slos, default_as_of(con), simulations=args.simulations, base_seed=args.seed
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        left = " / ".join(
+            "—" if r[k] is None else f"{r[k]:.0%}"
+            for k in ("remaining_p10", "remaining_p50", "remaining_p90")
+        )
+        runs_out = "—" if r["exhaustion_p50"] is None else f"{r['exhaustion_p50']:%Y-%m-%d %H:%M}"
+        print(
+            f"{r['slo']} / {r['objective']}: P(exhausted by {r['window_end']:%Y-%m-%d %H:%M}) "
+            f"{r['probability_exhausted']:.0%}; left at the end p10/p50/p90 {left}; "
+            f"runs out (p50) {runs_out}; seed {r['seed']}"
+        )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(Path(args.directory) if args.directory else settings.slos)
     print(export_yaml(catalog), end="")
@@ -752,6 +795,20 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--alerting", help="alerting file (default from settings)")
         a.add_argument("--db", help="warehouse file (default from settings)")
     p.set_defaults(func=cmd_incidents)
+
+    p = sub.add_parser("detect", help="score any timestamp,value CSV for anomalies (streaming, no setup)")
+    p.add_argument("--input", required=True, help="CSV with timestamp,value columns")
+    p.add_argument("--output", required=True, help="CSV written with timestamp,value,score,is_anomaly")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("forecast", help="Monte Carlo forecast of each objective's error budget (seeded)")
+    p.add_argument("--slo", action="append", help="SLO name (repeat for several; default all)")
+    p.add_argument("--simulations", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=20261001, help="base seed (each objective derives its own)")
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.add_argument("--slos", help="folder or file of OpenSLO YAML (default from settings)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_forecast)
 
     p = sub.add_parser("generate-demo", help="write the deterministic demo data set into a landing folder")
     p.add_argument("--out", help="folder (default: the landing folder from settings)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from assets.alerts import ALERT_CHECKS, alert_backtest, incidents
+from assets.analytics import ANALYTICS_ASSETS
 from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.history import slo_history
 from assets.ingest import raw_measurements
@@ -12,9 +13,9 @@ from assets.quality import ALL_CHECKS
 from assets.reports import service_reports
 from assets.sli import sli_aggregates
 from assets.slo import slo_definitions
-from pipelines.jobs import evaluate_job, history_job, sloscope_job
+from pipelines.jobs import analytics_job, evaluate_job, history_job, sloscope_job
 from pipelines.resources import SloscopeResource
-from pipelines.schedules import daily_history, daily_reports, evaluate_on_interval
+from pipelines.schedules import daily_history, daily_reports, evaluate_on_interval, hourly_analytics
 from pipelines.sensors import landing_sensor
 from pipelines.settings import load_settings
 
@@ -27,6 +28,7 @@ ALL_ASSETS = [
     slo_alerts,
     incidents,
     alert_backtest,
+    *ANALYTICS_ASSETS,
     service_reports,
 ]
 
@@ -35,8 +37,8 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
         assets=[*ALL_ASSETS, slo_history],
         asset_checks=[*ALL_CHECKS, *ALERT_CHECKS],
-        jobs=[sloscope_job, evaluate_job, history_job],
-        schedules=[evaluate_on_interval(), daily_reports, daily_history],
+        jobs=[sloscope_job, evaluate_job, history_job, analytics_job],
+        schedules=[evaluate_on_interval(), hourly_analytics, daily_reports, daily_history],
         sensors=[landing_sensor],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
         # One step at a time in one process: DuckDB allows a single writing process.

@@ -25,3 +25,9 @@ history_job = define_asset_job(
     selection=_HISTORY,
     description="SLO status as of the end of each day; backfill any range of days.",
 )
+
+analytics_job = define_asset_job(
+    "analytics_job",
+    selection=AssetSelection.groups("analytics") | AssetSelection.assets("slo_hourly"),
+    description="Hourly SLI series, then seasonality, trends, change points, anomalies and budget forecasts.",
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import DefaultScheduleStatus, ScheduleDefinition, build_schedule_from_partitioned_job
 
-from pipelines.jobs import evaluate_job, history_job, sloscope_job
+from pipelines.jobs import analytics_job, evaluate_job, history_job, sloscope_job
 from pipelines.settings import EVALUATE_INTERVALS, load_settings
 
 
@@ -44,4 +44,13 @@ daily_history = build_schedule_from_partitioned_job(
     minute_of_hour=30,
     default_status=DefaultScheduleStatus.STOPPED,
     description="Yesterday's SLO status, at 00:30 UTC.",
+)
+
+hourly_analytics = ScheduleDefinition(
+    name="hourly_analytics",
+    job=analytics_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Hourly at :05: seasonality, trends, anomalies and forecasts (anomaly alerts read these).",
 )

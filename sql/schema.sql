@@ -364,3 +364,37 @@ CREATE TABLE IF NOT EXISTS alert_backtests (
     mean_reset_minutes     DOUBLE,
     pages_per_week         DOUBLE NOT NULL
 );
+
+-- Analytics (pipelines/analytics.py): recomputed whole on every run.
+-- scale 'log': traffic and latency, analysed on a log scale; seasonal and residual are factors there, and
+-- a trend's slope is a relative change per day.
+CREATE TABLE IF NOT EXISTS slo_seasonal (
+    slo VARCHAR NOT NULL, metric VARCHAR NOT NULL, resolution VARCHAR NOT NULL, scale VARCHAR NOT NULL,
+    bucket_start TIMESTAMP NOT NULL,
+    observed DOUBLE, trend DOUBLE, seasonal_daily DOUBLE, seasonal_weekly DOUBLE, residual DOUBLE,
+    filled BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slo_trends (
+    slo VARCHAR NOT NULL, metric VARCHAR NOT NULL, resolution VARCHAR NOT NULL, scale VARCHAR NOT NULL,
+    slope_per_day DOUBLE NOT NULL,
+    ci_low DOUBLE NOT NULL, ci_high DOUBLE NOT NULL, p_value DOUBLE NOT NULL, significant BOOLEAN NOT NULL,
+    points BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slo_change_points (
+    slo VARCHAR NOT NULL, metric VARCHAR NOT NULL, resolution VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL,
+    level_before DOUBLE NOT NULL, level_after DOUBLE NOT NULL, size DOUBLE NOT NULL, z DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slo_anomalies (
+    slo VARCHAR NOT NULL, metric VARCHAR NOT NULL, bucket_start TIMESTAMP NOT NULL, value DOUBLE,
+    score DOUBLE NOT NULL, confidence DOUBLE NOT NULL, is_anomaly BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slo_forecasts (
+    slo VARCHAR NOT NULL, service VARCHAR NOT NULL, objective VARCHAR NOT NULL, as_of TIMESTAMP NOT NULL,
+    window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, rolling BOOLEAN NOT NULL,
+    seed BIGINT NOT NULL, simulations BIGINT NOT NULL, budget_remaining_now DOUBLE,
+    probability_exhausted DOUBLE NOT NULL, probability_already_exhausted DOUBLE NOT NULL,
+    remaining_p10 DOUBLE, remaining_p50 DOUBLE, remaining_p90 DOUBLE,
+    exhaustion_p10 TIMESTAMP, exhaustion_p50 TIMESTAMP, exhaustion_p90 TIMESTAMP,
+    next_window_end TIMESTAMP, next_window_probability_exhausted DOUBLE, incidents_detected BIGINT,
+    trend_weight DOUBLE, exhaustion_histogram VARCHAR NOT NULL
+);

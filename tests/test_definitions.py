@@ -32,7 +32,12 @@ def test_definitions_load_and_jobs_resolve() -> None:
     assert {AssetKey(k) for k in expected} <= keys
     assert defs.resolve_job_def("history_job").name == "history_job"
     assert AssetKey("slo_history") in keys
-    assert {s.name for s in defs.schedules} == {"evaluate_on_interval", "daily_reports", "daily_history"}  # type: ignore[union-attr]
+    assert {s.name for s in defs.schedules} == {
+        "evaluate_on_interval",
+        "daily_reports",
+        "daily_history",
+        "hourly_analytics",
+    }  # type: ignore[union-attr]
     assert {s.name for s in defs.sensors} == {"landing_sensor"}  # type: ignore[union-attr]
 
 

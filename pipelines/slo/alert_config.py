@@ -8,6 +8,9 @@ go. One YAML file (``data/alerting.yaml``)::
       no_data_after: 60m         # no events for an SLO for this long raises a no-data alert (0m: never)
       no_data_severity: ticket
       budget_states: {exhausted: ticket}   # error budget policy state -> alert severity
+      anomaly_severity: info     # the newest hour anomalous (slo_anomalies) with enough confidence; null: off
+      anomaly_min_confidence: 0.5
+      anomaly_metrics: [error_rate, latency_p99]
     catalogs:
       tight:
         - {severity: page, long_window: 1h, short_window: 5m, budget_share: 0.02}
@@ -97,6 +100,9 @@ class _DefaultsModel(_Model):
     no_data_after: _Duration = "60m"
     no_data_severity: _Severity = "ticket"
     budget_states: dict[str, _Severity] = Field(default_factory=lambda: {"exhausted": "ticket"})
+    anomaly_severity: _Severity | None = "info"
+    anomaly_min_confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+    anomaly_metrics: list[str] = Field(default_factory=lambda: ["error_rate", "latency_p99"])
 
     _check_durations = field_validator("resolve_after", "cooldown", "no_data_after")(_duration_text)
 
@@ -143,6 +149,9 @@ class AlertingConfig:
     no_data_after: timedelta = timedelta(minutes=60)
     no_data_severity: str = "ticket"
     budget_states: dict[str, str] = field(default_factory=lambda: {"exhausted": "ticket"})
+    anomaly_severity: str | None = "info"  # None: no anomaly alerts
+    anomaly_min_confidence: float = 0.5
+    anomaly_metrics: tuple[str, ...] = ("error_rate", "latency_p99")
     routes: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     escalation_after: timedelta = timedelta(minutes=15)
     escalation_routes: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -263,6 +272,9 @@ def _build(model: _FileModel, channels: dict[str, Channel], source: str, base: P
         no_data_after=parse_duration(model.defaults.no_data_after),
         no_data_severity=model.defaults.no_data_severity,
         budget_states=dict(model.defaults.budget_states),
+        anomaly_severity=model.defaults.anomaly_severity,
+        anomaly_min_confidence=model.defaults.anomaly_min_confidence,
+        anomaly_metrics=tuple(model.defaults.anomaly_metrics),
         routes={s: {k: tuple(v) for k, v in t.items()} for s, t in model.routes.items()},
         escalation_after=parse_duration(model.escalation.after),
         escalation_routes={

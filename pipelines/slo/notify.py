@@ -54,10 +54,15 @@ from pydantic import (
 from pipelines.slo.mail import MESSAGE_ID_DOMAIN, MailError, SmtpSettings, build_message, send_message
 
 SEVERITIES = ("page", "ticket", "info")
-KINDS = ("burn_rate", "budget", "no_data")
+KINDS = ("burn_rate", "budget", "no_data", "anomaly")
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
-ALERTNAMES = {"burn_rate": "SLOBurnRate", "budget": "SLOBudget", "no_data": "SLONoData"}
+ALERTNAMES = {
+    "burn_rate": "SLOBurnRate",
+    "budget": "SLOBudget",
+    "no_data": "SLONoData",
+    "anomaly": "SLOAnomaly",
+}
 CLIENT = "sloscope"
 
 # Receiver limits (Slack Block Kit reference; PagerDuty Events API v2; our own SMS budget of two

@@ -1,0 +1,1 @@
+SELECT bucket_start, good, total FROM slo_hourly WHERE slo = $slo ORDER BY bucket_start;

@@ -40,6 +40,9 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/alert_latency.py
+	$(BIN)/python benchmarks/analytics_speed.py
+	$(BIN)/python benchmarks/anomaly_eval.py
+	$(BIN)/python benchmarks/forecast_calibration.py --quick
 
 clean:
 	rm -rf $(VENV) .dagster_home data/warehouse data/landing reports/*/

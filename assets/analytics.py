@@ -1,12 +1,14 @@
 """Group ``analytics``: seasonality, trends, change points, anomalies and budget forecasts per SLO."""
 
 from datetime import datetime
+from pathlib import Path
 
 from dagster import AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines import analytics
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
+from pipelines.slo import analytics_charts
 from pipelines.slo.budget import default_as_of
 
 
@@ -14,6 +16,15 @@ def _series(sloscope: SloscopeResource) -> list[analytics.Series]:
     slos = sloscope.load_slos()
     with sloscope.connect(read_only=True) as con:
         return [s for slo in slos for s in analytics.slo_series(con, slo)]
+
+
+def _chart(sloscope: SloscopeResource, name: str, svg: str) -> MetadataValue:
+    """Write a chart under <reports>/analytics/ (the latest run's) and return a link for the UI."""
+    folder = Path(sloscope.reports) / "analytics"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.svg"
+    path.write_text(svg, encoding="utf-8")
+    return MetadataValue.path(str(path))
 
 
 def _when(moment: datetime | None) -> str:
@@ -36,6 +47,7 @@ def slo_seasonality(sloscope: SloscopeResource) -> MaterializeResult:
             "series": len(trends),
             "significant_daily_trends": len(significant),
             "change_points": len(shifts),
+            "chart": _chart(sloscope, "availability_trends", analytics_charts.trend_chart(components)),
             "trends": MetadataValue.md(
                 markdown_table(
                     ("SLO", "metric", "slope / day", "95% interval", "p"),
@@ -84,6 +96,7 @@ def slo_anomalies(sloscope: SloscopeResource) -> MaterializeResult:
         metadata={
             "dagster/row_count": len(rows),
             "anomalies": len(flagged),
+            "chart": _chart(sloscope, "anomaly_scores", analytics_charts.anomaly_chart(rows)),
             "latest_anomalies": MetadataValue.md(
                 markdown_table(
                     ("SLO", "metric", "hour", "value", "score", "confidence"),
@@ -119,6 +132,7 @@ def slo_forecasts(sloscope: SloscopeResource) -> MaterializeResult:
         metadata={
             "dagster/row_count": len(rows),
             "objectives_likely_exhausted": sum(1 for r in rows if r["probability_exhausted"] >= 0.5),
+            "chart": _chart(sloscope, "budget_forecasts", analytics_charts.forecast_chart(rows)),
             "forecasts": MetadataValue.md(
                 markdown_table(
                     ("SLO", "objective", "P(exhausted)", "left p10 / p50 / p90", "runs out (p50)", "seed"),

@@ -37,7 +37,12 @@ from pipelines.slo.nab import (
     nab_windows,
 )
 
-DEFAULT_DATA = Path(os.environ.get("SLOSCOPE_ANOMALY_DEV", "/work/shared/data/anomaly-dev"))
+# shared/ sits beside the repository (as on developer machines and in CI).
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "SLOSCOPE_ANOMALY_DEV", Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly-dev"
+    )
+)
 
 Detector = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -490,15 +490,21 @@ def _anomaly_observations(
     slo: SloDefinition, latest: list[tuple], config: AlertingConfig, base: dict[str, Any]
 ) -> list[Observation]:
     """One anomaly alert per SLO: active while the newest scored hour of a watched metric is anomalous with
-    at least ``anomaly_min_confidence`` (scores from the slo_anomalies asset)."""
+    at least ``anomaly_min_confidence`` and above its median of the day before (scores from the
+    slo_anomalies asset)."""
     if config.anomaly_severity is None:
         return []
     key = dedup_key(slo.name, "anomaly", config.anomaly_severity)
     objectives = ", ".join(o.name for o in slo.objectives)
+    # Error rate and latency are only bad when high: a dip to zero errors after an outage is not paged.
     hits = [
-        row
+        row[:7]
         for row in latest
-        if row[1] in config.anomaly_metrics and row[6] and row[5] >= config.anomaly_min_confidence
+        if row[1] in config.anomaly_metrics
+        and row[6]
+        and row[5] >= config.anomaly_min_confidence
+        and row[3] is not None
+        and (row[7] is None or row[3] > row[7])
     ]
     if not hits:
         return [

@@ -138,10 +138,24 @@ def test_an_anomalous_latest_hour_raises_an_anomaly_alert(
 ) -> None:  # type: ignore[no-untyped-def]
     slos, statuses, as_of, _ = analysed
     last_hour = as_of - timedelta(hours=1)
+    # A quiet day (0.3% errors), then an anomalous last hour at 20%.
+    history = [
+        {
+            "slo": "shop-availability",
+            "metric": "error_rate",
+            "bucket_start": last_hour - timedelta(hours=h),
+            "value": 0.003,
+            "score": 0.1,
+            "confidence": 0.8,
+            "is_anomaly": False,
+        }
+        for h in range(1, 25)
+    ]
     analytics.store(
         warehouse,
         "slo_anomalies",
         [
+            *history,
             {
                 "slo": "shop-availability",
                 "metric": "error_rate",
@@ -170,6 +184,17 @@ def test_an_anomalous_latest_hour_raises_an_anomaly_alert(
     assert anomaly.title == "Shop availability: unusual error rate (score 0.97, confidence 80%)"
     assert [label for label, _ in anomaly.facts if label.startswith("Unusual")] == ["Unusual error rate"]
     assert [e.event for e in run.result.events] == ["opened", "alert_fired"]
+    # An anomalous dip (error rate below its day's median) is not alerted on.
+    warehouse.execute(
+        "UPDATE slo_anomalies SET value = 0.0 WHERE metric = 'error_rate' AND bucket_start = $h",
+        {"h": last_hour},
+    )
+    dip = alert_workflow.observe(warehouse, slos, statuses, as_of, config)
+    assert not next(o for o in dip if o.kind == "anomaly").active
+    warehouse.execute(
+        "UPDATE slo_anomalies SET value = 0.2 WHERE metric = 'error_rate' AND bucket_start = $h",
+        {"h": last_hour},
+    )
     # Not confident enough: no alert.
     strict = parse_alerting(
         "defaults: {no_data_after: 0m, budget_states: {}, anomaly_min_confidence: 0.9}\n", "alerting.yaml"

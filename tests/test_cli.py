@@ -385,3 +385,23 @@ def test_backtest_compares_policies_with_hysteresis(
     # so the ticket's detection (3) and reset (365) stay those of the 3d/6h pair.
     ticket = by_policy["workbook-4"]["ticket"]
     assert (ticket["alerts"], ticket["detection_minutes"], ticket["reset_minutes"]) == (1, [3.0], [365.0])
+
+
+def test_detect_scores_a_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 10 days of an hourly daily cycle, then one hour ten times its usual value.
+    lines = ["timestamp,value"]
+    for h in range(240):
+        value = 100 + 30 * ((h % 24) in range(8, 20)) + (h * 7919 % 13) / 13
+        if h == 200:
+            value = 1000
+        lines.append(f"{datetime(2026, 1, 1) + timedelta(hours=h):%Y-%m-%dT%H:%M}:00Z,{value}")
+    write(tmp_path / "in.csv", "\n".join(lines) + "\n")
+    assert main(["detect", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]) == 0
+    assert "scored 240 points" in capsys.readouterr().out
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert rows[0] == "timestamp,value,score,is_anomaly"
+    flagged = [r.split(",")[0] for r in rows[1:] if r.split(",")[3] == "true"]
+    assert "2026-01-09T08:00:00Z" in flagged
+    write(tmp_path / "bad.csv", "when,value\n2026-01-01T00:00:00Z,1\n")
+    assert main(["detect", "--input", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "timestamp" in capsys.readouterr().err

@@ -95,23 +95,31 @@ def slo_series(con: duckdb.DuckDBPyConnection, slo: SloDefinition, *, days: int 
 
 
 def _latency_series(con: duckdb.DuckDBPyConnection, slo: SloDefinition, stamps: np.ndarray) -> list[Series]:
-    rows = con.execute(
-        sqlfiles.sql("analytics_hourly_latency"),
-        {"services": sorted(slo.total.services), "start": stamps[0].astype(datetime)},
-    ).fetchall()
-    position = {np.datetime64(r[0], "us"): i for i, r in enumerate(rows)}
-    p95 = np.full(len(stamps), np.nan)
-    p99 = np.full(len(stamps), np.nan)
-    for i, stamp in enumerate(stamps):
-        j = position.get(stamp)
-        if j is not None:
-            _, b95, b99 = rows[j]
-            p95[i] = histogram.representative(int(b95))
-            p99[i] = histogram.representative(int(b99))
-    return [
-        Series(slo.name, "latency_p95", HOURLY, stamps, p95),
-        Series(slo.name, "latency_p99", HOURLY, stamps, p99),
-    ]
+    """p95 and p99 latency of the SLO's services, hourly and daily, from the log-bucket histograms (within
+    1% of exact); hours and days without requests are NaN."""
+    out = []
+    for resolution, source, unit in (
+        (HOURLY, "latency_histogram_hour", "h"),
+        (DAILY, "latency_histogram_day", "D"),
+    ):
+        rows = con.execute(
+            sqlfiles.sql("analytics_latency", source=source),
+            {"services": sorted(slo.total.services), "start": stamps[0].astype(datetime)},
+        ).fetchall()
+        grid = np.unique(stamps.astype(f"datetime64[{unit}]")).astype("datetime64[us]")
+        position = {np.datetime64(r[0], "us"): r for r in rows}
+        p95 = np.full(len(grid), np.nan)
+        p99 = np.full(len(grid), np.nan)
+        for i, stamp in enumerate(grid):
+            row = position.get(stamp)
+            if row is not None:
+                p95[i] = histogram.representative(int(row[1]))
+                p99[i] = histogram.representative(int(row[2]))
+        out += [
+            Series(slo.name, "latency_p95", resolution, grid, p95),
+            Series(slo.name, "latency_p99", resolution, grid, p99),
+        ]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -201,3 +201,35 @@ def test_an_anomalous_latest_hour_raises_an_anomaly_alert(
     )
     quiet = alert_workflow.observe(warehouse, slos, statuses, as_of, strict)
     assert not next(o for o in quiet if o.kind == "anomaly").active
+
+
+def test_latency_percentile_series_hourly_and_daily(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Two hours of 100 requests each, latencies 1..100 ms in the first hour and 101..200 in the second.
+    # Nearest rank: p95 = 95 and p99 = 99 ms, then 195 and 199; the day holds 1..200: p95 = 190, p99 = 198.
+    lines = ["timestamp,service,operation,status_code,latency_ms"]
+    for hour in range(2):
+        for i in range(100):
+            lines.append(
+                f"2026-03-02T{hour:02d}:{i % 60:02d}:{i // 60:02d}Z,api,get,200,{hour * 100 + i + 1}"
+            )
+    write(tmp_path / "landing" / "events.csv", "\n".join(lines) + "\n")
+    ingest_paths(warehouse, [tmp_path / "landing"], max_clock_skew_seconds=300)
+    slo = SLO.replace("shop-availability", "api-latency").replace("service: shop", "service: api")
+    slo = slo.replace("{success: true}", "{latency_ms: {lte: 150}}").replace(
+        "spec: {service: shop}", "spec: {service: api}"
+    )
+    write(tmp_path / "slos" / "api.yaml", slo)
+    slos = load_slos(tmp_path / "slos")
+    workflows.refresh(warehouse, slos)
+    as_of, _ = workflows.evaluate_and_store(
+        warehouse, slos, as_of=None, at_risk_remaining=0.25, policies=DEFAULT_POLICIES
+    )
+    workflows.store_hourly(warehouse, slos, as_of)
+    found = {(s.metric, s.resolution): s.values for s in analytics.slo_series(warehouse, slos[0])}
+    # Within the histograms' 1% relative error.
+    assert found[("latency_p95", "hour")] == pytest.approx([95, 195], rel=0.01)
+    assert found[("latency_p99", "hour")] == pytest.approx([99, 199], rel=0.01)
+    assert found[("latency_p95", "day")] == pytest.approx([190], rel=0.01)
+    assert found[("latency_p99", "day")] == pytest.approx([198], rel=0.01)

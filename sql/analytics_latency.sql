@@ -1,8 +1,8 @@
--- Hourly nearest-rank p95 and p99 latency buckets of a set of services, from the log-bucket histograms.
+-- Nearest-rank p95 and p99 latency buckets per bucket of {source} (hour or day) for a set of services.
 -- Ranks in integers: ceil(0.95 * n) = (95 * n + 99) // 100 (a DOUBLE 0.95 * 100 would round up a rank).
 WITH merged AS (
     SELECT bucket_start, bucket, sum(count) AS n
-    FROM latency_histogram_hour
+    FROM {source}
     WHERE list_contains($services::VARCHAR[], service) AND bucket_start >= $start
     GROUP BY bucket_start, bucket
 ), ranked AS (

@@ -30,6 +30,7 @@ from pipelines import sqlfiles
 from pipelines.slo.alert_config import AlertingConfig
 from pipelines.slo.alerting import (
     AlertRule,
+    BurnRateRule,
     ConditionRule,
     rule_threshold,
     rule_windows,
@@ -61,7 +62,8 @@ from pipelines.slo.incidents import (
     step,
 )
 from pipelines.slo.notify import Attempt, Notification, dispatch
-from pipelines.slo.spec import AlertPolicy, SloDefinition, parse_rolling_duration
+from pipelines.slo.spec import AlertPolicy, Objective, SloDefinition, parse_rolling_duration
+from pipelines.slo.timeslices import exact_fraction, slice_sums
 from pipelines.warehouse import query_frame, transaction
 
 _MINUTE = timedelta(minutes=1)
@@ -236,7 +238,7 @@ def observe(
             "service": slo.service,
             "runbook_url": _runbook(slo),
         }
-        if slo.budgeting_method == "Occurrences" and watched:
+        if slo.percentile is None and watched:
             out += _burn_observations(
                 con, slo, watched, good, total, series_start, moment, mine, config, base
             )
@@ -248,6 +250,56 @@ def observe(
         out += _anomaly_observations(slo, anomalies.get(slo.name, []), config, base)
     _add_correlation(con, out, moment)
     return out
+
+
+RATIO_SCALE = 1_000_000  # RatioTimeslices: a slice's bad share in millionths
+
+
+def burn_series(
+    slo: SloDefinition, objective: Objective, good: np.ndarray, total: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The per-minute counts burn-rate rules read for an objective, and its slice length in minutes.
+
+    Occurrences: the events themselves. Timeslices: one unit per whole slice (counted back from the end
+    of the series, as evaluation does), placed at the slice's last minute, bad when the slice had traffic
+    and missed its ``timeSliceTarget``; empty slices count as good, as the budget counts every slice.
+    RatioTimeslices: each slice with traffic weighs RATIO_SCALE, of which its failure share is bad.
+    """
+    size = objective.time_slice_minutes
+    if slo.budgeting_method == "Occurrences" or not size:
+        return good, total, 1
+    n = len(total)
+    offset = n % size
+    goods, totals = slice_sums(good[offset:], total[offset:], size)
+    ends = offset + (np.arange(len(totals)) + 1) * size - 1
+    out_good = np.zeros(n, dtype=np.int64)
+    out_total = np.zeros(n, dtype=np.int64)
+    traffic = totals > 0
+    if slo.budgeting_method == "Timeslices":
+        threshold = exact_fraction(objective.time_slice_target, "time_slice_target")  # type: ignore[arg-type]
+        meets = goods.astype(object) * threshold.denominator >= totals.astype(object) * threshold.numerator
+        bad = traffic & ~meets.astype(bool)
+        out_total[ends] = 1
+        out_good[ends] = (~bad).astype(np.int64)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(traffic, goods / np.where(traffic, totals, 1), 0.0)
+        out_total[ends] = np.where(traffic, RATIO_SCALE, 0)
+        out_good[ends] = np.where(traffic, np.round(share * RATIO_SCALE).astype(np.int64), 0)
+    return out_good, out_total, size
+
+
+def at_least_a_slice(rule: AlertRule, size: int) -> AlertRule:
+    """A rule whose windows are shorter than a slice would see no slice end at most boundaries: widen them
+    to one slice (the factor of a burn-rate rule depends on its long window only, which is wider)."""
+    floor = timedelta(minutes=size)
+    if size <= 1:
+        return rule
+    if isinstance(rule, BurnRateRule):
+        return BurnRateRule(
+            rule.severity, max(rule.long_window, floor), max(rule.short_window, floor), rule.budget_share
+        )
+    return replace(rule, lookback=max(rule.lookback, floor))
 
 
 def _burn_observations(
@@ -273,13 +325,15 @@ def _burn_observations(
         notify_resolve = catalog or any(p.alert_when_resolved for p in policies)
         started: list[datetime] = []
         firing_objectives = []
+        per_objective = {o.index: burn_series(slo, o, good, total) for o in slo.objectives}
         for objective in slo.objectives:
+            g, t, size = per_objective[objective.index]
             activity = severity_activity(
-                good,
-                total,
+                g,
+                t,
                 objective.target,
                 period,
-                [w.rule for w in of_severity],
+                [at_least_a_slice(w.rule, size) for w in of_severity],
                 resolve_after=config.resolve_after,
             )[severity]
             start = trailing_start(activity, series_start)
@@ -298,13 +352,28 @@ def _burn_observations(
         objective = firing_objectives[0]
         status = statuses[objective.index] if objective.index < len(statuses) else None
         started_at = min(started)
-        facts = _burn_facts(good, total, objective.target, period, of_severity)
-        impact_from = started_at - min(max(rule_windows(w.rule)) for w in of_severity)
+        g, t, size = per_objective[objective.index]
+        rules = [at_least_a_slice(w.rule, size) for w in of_severity]
+        facts = _burn_facts(
+            g,
+            t,
+            objective.target,
+            period,
+            [replace(w, rule=r) for w, r in zip(of_severity, rules, strict=True)],
+        )
+        impact_from = started_at - min(max(rule_windows(r)) for r in rules)
         i0 = max(0, (impact_from - series_start) // _MINUTE)
         bad_events = int((total[i0:] - good[i0:]).sum())
         events = int(total[i0:].sum())
         allowed = (status.budget_units or {}).get("allowed_bad_events") if status else None
         consumed = bad_events / allowed if allowed else None
+        if slo.budgeting_method == "Timeslices":
+            # The budget is slices: the episode's bad slices against the period's allowed bad slices.
+            bad_slices = int((t[i0:] - g[i0:]).sum())
+            allowed_slices = (
+                float(1 - exact_fraction(objective.target, "target")) * (period // _MINUTE) / size
+            )
+            consumed = bad_slices / allowed_slices if allowed_slices else None
         causes = attribution(con, slo, impact_from, moment)
         latency = any(f is not None and f.thresholds for f in (slo.total, slo.good, slo.bad))
         kind_of_bad = "slow" if latency else "failed"
@@ -313,13 +382,16 @@ def _burn_observations(
             ("Budget left", _share(status.budget_remaining if status else None)),
         ]
         if slo.raw_type is None:
-            facts += [
+            facts.append(
                 (
                     f"{kind_of_bad.capitalize()} requests",
                     f"{bad_events:,} of {events:,} in the last {_human_span(moment - impact_from)}",
-                ),
-                ("Budget consumed by this episode", _share(consumed)),
-            ]
+                )
+            )
+            if slo.budgeting_method == "Timeslices":
+                slices = int(t[i0:].sum())
+                facts.append((f"Bad {size}-minute slices", f"{int((t[i0:] - g[i0:]).sum()):,} of {slices:,}"))
+            facts.append(("Budget consumed by this episode", _share(consumed)))
         else:
             # Raw ratios are scaled data points, not requests: say what share of the points' weight was bad.
             consumed = None

@@ -10,7 +10,13 @@ import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
-from pipelines.alert_workflow import labelled_incidents, read_known_incidents, rules_for
+from pipelines.alert_workflow import (
+    at_least_a_slice,
+    burn_series,
+    labelled_incidents,
+    read_known_incidents,
+    rules_for,
+)
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
 from pipelines.slo.alert_config import AlertingConfig
 from pipelines.slo.alerting import (
@@ -261,6 +267,9 @@ def backtest_slo(
     objective = slo.objectives[objective_index]
     corrections = [c for c in active_corrections_all(con) if correction_applies(c, slo)]
     good, total = minute_series(con, slo, start, end, corrections)
+    # Timeslices objectives burn slices, not events (as their alerts do).
+    good, total, size = burn_series(slo, objective, good, total)
+    chosen = rules if rules is not None else workbook_rules(four_pairs)
     period_start, period_end = slo.window.period(floor_minute(end))
     episodes = replay(
         good,
@@ -268,7 +277,7 @@ def backtest_slo(
         floor_minute(start),
         objective.target,
         period_end - period_start,
-        rules if rules is not None else workbook_rules(four_pairs),
+        [at_least_a_slice(rule, size) for rule in chosen],
         resolve_after=resolve_after,
     )
     return episodes, backtest(episodes, incidents, floor_minute(start), floor_minute(end))
@@ -308,7 +317,7 @@ def backtest_all(
         known = read_known_incidents(config.known_incidents)
     rows: list[dict] = []
     for slo in slos:
-        if slo.budgeting_method != "Occurrences":
+        if slo.percentile is not None:
             continue
         incidents = [(a, b) for a, b in labelled_incidents(con, slo.service, known) if a < end and b > start]
         if not incidents:

@@ -272,3 +272,41 @@ def test_no_data_is_judged_on_the_wall_clock_and_maintenance_is_not_silence(  # 
     planned = _run(warehouse, slos, config, T + timedelta(hours=3, minutes=1), {})
     shop = next(o for o in planned.observations if o.dedup_key == "sloscope/shop-availability/no_data/ticket")
     assert not shop.active
+
+
+TIMESLICES = """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: shop-good-minutes}
+spec:
+  service: shop
+  indicator:
+    spec:
+      ratioMetric:
+        good: {metricSource: {type: sloscope, spec: {success: true}}}
+        total: {metricSource: {type: sloscope, spec: {service: shop}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Timeslices
+  objectives: [{displayName: "99% of minutes good", target: 0.99, timeSliceTarget: 0.95, timeSliceWindow: 1m}]
+"""
+
+
+def test_timeslices_objectives_alert_on_bad_slices(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # shop's data (fixture layout): clean minutes, then every request fails from OUTAGE for 30 minutes.
+    _counts(tmp_path / "landing" / "shop.csv", DAY0, 2 * 1440 + 30, _shop)
+    ingest_paths(warehouse, [tmp_path / "landing"], max_clock_skew_seconds=300)
+    write(tmp_path / "slos" / "s.yaml", TIMESLICES)
+    slos = load_slos(tmp_path / "slos")
+    workflows.refresh(warehouse, slos)
+    config = parse_alerting("defaults: {no_data_after: 0m, budget_states: {}}\n", "alerting.yaml")
+    run = _run(warehouse, slos, config, T, {})
+    page = next(o for o in run.observations if o.dedup_key == "sloscope/shop-good-minutes/burn_rate/page")
+    # A 1-minute slice is bad below 95% good. Page 1h/5m at factor 14.4 against 1 - 0.99 = 1% bad slices:
+    # k bad slices in the hour burn (k / 60) / 0.01 >= 14.4 from k = 9, so the page fired at OUTAGE + 9 min.
+    assert page.active and page.started_at == OUTAGE + timedelta(minutes=9)
+    # Impact from one long window (1h) before the page: OUTAGE - 51 min to T, 81 slices, 30 of them bad.
+    assert ("Bad 1-minute slices", "30 of 81") in page.facts
+    # The episode's 30 bad slices against the period's 0.01 x 43,200 = 432 allowed.
+    assert page.details["impact"]["budget_consumed"] == pytest.approx(30 / 432)

@@ -12,10 +12,11 @@ from pipelines.slo import analytics_charts
 from pipelines.slo.budget import default_as_of
 
 
-def _series(sloscope: SloscopeResource) -> list[analytics.Series]:
+def _series(sloscope: SloscopeResource, days: int | None = 90) -> list[analytics.Series]:
     slos = sloscope.load_slos()
     with sloscope.connect(read_only=True) as con:
-        return [s for slo in slos for s in analytics.slo_series(con, slo)]
+        as_of = default_as_of(con)
+        return [s for slo in slos for s in analytics.slo_series(con, slo, as_of, days=days)]
 
 
 def _chart(sloscope: SloscopeResource, name: str, svg: str) -> MetadataValue:
@@ -31,7 +32,7 @@ def _when(moment: datetime | None) -> str:
     return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
 
 
-@asset(group_name="analytics", kinds={"duckdb", "statsmodels"}, deps=[AssetKey("slo_hourly")])
+@asset(group_name="analytics", kinds={"duckdb", "statsmodels"}, deps=[AssetKey("sli_counts_hour")])
 def slo_seasonality(sloscope: SloscopeResource) -> MaterializeResult:
     """Daily and weekly seasonality (MSTL), robust trends with 95% intervals and level-shift change points of
     every SLO's error rate, availability, throughput and latency p95/p99, hourly and daily (90 days)."""
@@ -83,11 +84,11 @@ def slo_seasonality(sloscope: SloscopeResource) -> MaterializeResult:
     )
 
 
-@asset(group_name="analytics", kinds={"duckdb", "scikitlearn"}, deps=[AssetKey("slo_hourly")])
+@asset(group_name="analytics", kinds={"duckdb", "numpy"}, deps=[AssetKey("sli_counts_hour")])
 def slo_anomalies(sloscope: SloscopeResource) -> MaterializeResult:
     """A streaming anomaly score in [0, 1] with a confidence and a flag for every hourly point of every SLO
     series (each score uses only the points before it)."""
-    rows = analytics.anomaly_rows(_series(sloscope))
+    rows = analytics.anomaly_rows(_series(sloscope, days=None), keep_days=90)
     with sloscope.connect() as con:
         analytics.store(con, "slo_anomalies", rows)
     flagged = [r for r in rows if r["is_anomaly"]]
@@ -118,7 +119,9 @@ def slo_anomalies(sloscope: SloscopeResource) -> MaterializeResult:
 
 
 @asset(
-    group_name="analytics", kinds={"duckdb", "numpy"}, deps=[AssetKey("slo_hourly"), AssetKey("slo_status")]
+    group_name="analytics",
+    kinds={"duckdb", "numpy"},
+    deps=[AssetKey("sli_counts_minute"), AssetKey("slo_status")],
 )
 def slo_forecasts(sloscope: SloscopeResource) -> MaterializeResult:
     """Monte Carlo forecast of every Occurrences objective's error budget: the probability of exhausting it

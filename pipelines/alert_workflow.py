@@ -568,7 +568,8 @@ def _anomaly_observations(
         return []
     key = dedup_key(slo.name, "anomaly", config.anomaly_severity)
     objectives = ", ".join(o.name for o in slo.objectives)
-    # Error rate and latency are only bad when high: a dip to zero errors after an outage is not paged.
+    # Error rate and latency are only bad when high (a dip to zero errors after an outage is no news);
+    # traffic is news either way (a drop is often lost users).
     hits = [
         row[:7]
         for row in latest
@@ -576,7 +577,7 @@ def _anomaly_observations(
         and row[6]
         and row[5] >= config.anomaly_min_confidence
         and row[3] is not None
-        and (row[7] is None or row[3] > row[7])
+        and (row[7] is None or row[1] == "throughput" or row[3] > row[7])
     ]
     if not hits:
         return [

@@ -22,14 +22,23 @@ import polars as pl
 from pipelines import sqlfiles
 from pipelines.slo import histogram
 from pipelines.slo.anomaly import score_series
-from pipelines.slo.budget import floor_minute
-from pipelines.slo.forecast import BudgetForecast, forecast_for_window, hourly_arrays
+from pipelines.slo.budget import (
+    RAW_SCALE,
+    active_corrections_all,
+    correction_applies,
+    floor_minute,
+    good_and_total,
+    minute_series,
+)
+from pipelines.slo.forecast import BudgetForecast, forecast_for_window
 from pipelines.slo.seasonal import Analysis, SeasonalError, analyse
 from pipelines.slo.spec import SloDefinition
-from pipelines.warehouse import query_frame, transaction
+from pipelines.warehouse import transaction
 
 HOURLY, DAILY = "hour", "day"
 DEFAULT_SEED = 20261001
+# History a forecast reads: its 28 days of blocks and the 56 days its trend is fitted on, with margin.
+FORECAST_HISTORY = timedelta(days=63)
 _HOUR = timedelta(hours=1)
 
 
@@ -42,8 +51,13 @@ class Series:
     values: np.ndarray
 
 
-def _hourly_counts(con: duckdb.DuckDBPyConnection, slo: str) -> pl.DataFrame:
-    return query_frame(con, sqlfiles.sql("analytics_hourly_counts"), {"slo": slo})
+def _hourly_counts(con: duckdb.DuckDBPyConnection, slo: SloDefinition, end: datetime) -> pl.DataFrame:
+    """``bucket_start, good, total`` per whole hour before ``end`` (uncorrected: what the service did).
+    Raw ratios come as unrounded scaled points, so their error rate is exact."""
+    first = con.execute(sqlfiles.sql("raw_first_minute")).fetchall()[0][0]
+    if first is None or first >= end:
+        return pl.DataFrame(schema={"bucket_start": pl.Datetime("us"), "good": pl.Int64, "total": pl.Int64})
+    return good_and_total(con, slo, first.replace(minute=0, second=0, microsecond=0), end, grain="hour")
 
 
 def _hour_grid(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,29 +86,52 @@ def _error_rate(good: np.ndarray, total: np.ndarray) -> np.ndarray:
         return np.where(total > 0, (total - good) / np.where(total > 0, total, 1), np.nan)
 
 
-def slo_series(con: duckdb.DuckDBPyConnection, slo: SloDefinition, *, days: int | None = 90) -> list[Series]:
-    """Every analysed series of one SLO (the last ``days`` of history, all of it with None)."""
-    frame = _hourly_counts(con, slo.name)
+def whole_hour(as_of: datetime) -> datetime:
+    """The end of the last whole hour at ``as_of``: the hour in progress is not analysed (its score would
+    change as it fills)."""
+    return floor_minute(as_of).replace(minute=0)
+
+
+def slo_series(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, as_of: datetime, *, days: int | None = 90
+) -> list[Series]:
+    """Every analysed series of one SLO over whole hours (and whole days) before ``as_of``: the last
+    ``days`` of history, or all of it with None."""
+    end = whole_hour(as_of)
+    frame = _hourly_counts(con, slo, end)
     if frame.is_empty():
         return []
     stamps, good, total = _hour_grid(frame)
+    # Up to the end, even when the data stopped earlier: silent hours are hours without traffic.
+    missing = int((np.datetime64(end, "us") - stamps[-1]) / np.timedelta64(1, "h")) - 1
+    if missing > 0:
+        stamps = np.concatenate([stamps, stamps[-1] + (np.arange(missing) + 1) * np.timedelta64(1, "h")])
+        good = np.concatenate([good, np.zeros(missing, dtype=np.int64)])
+        total = np.concatenate([total, np.zeros(missing, dtype=np.int64)])
     if days is not None and len(stamps) > days * 24:
         stamps, good, total = stamps[-days * 24 :], good[-days * 24 :], total[-days * 24 :]
+    points = total / RAW_SCALE if slo.raw_type is not None else total.astype(float)
     out = [
         Series(slo.name, "error_rate", HOURLY, stamps, _error_rate(good, total)),
-        Series(slo.name, "throughput", HOURLY, stamps, total.astype(float)),
+        Series(slo.name, "throughput", HOURLY, stamps, points),
     ]
-    day_stamps, day_good, day_total = _daily(stamps, good, total)
-    out += [
-        Series(slo.name, "error_rate", DAILY, day_stamps, _error_rate(day_good, day_total)),
-        Series(slo.name, "throughput", DAILY, day_stamps, day_total),
-    ]
+    # Whole days only: a day ends with its 24th hour.
+    whole = stamps < np.datetime64(end, "D").astype("datetime64[us]")
+    if whole.any():
+        day_stamps, day_good, day_total = _daily(stamps[whole], good[whole], total[whole])
+        day_points = day_total / RAW_SCALE if slo.raw_type is not None else day_total
+        out += [
+            Series(slo.name, "error_rate", DAILY, day_stamps, _error_rate(day_good, day_total)),
+            Series(slo.name, "throughput", DAILY, day_stamps, day_points),
+        ]
     if slo.thresholds and slo.raw_type is None:
-        out += _latency_series(con, slo, stamps)
+        out += _latency_series(con, slo, stamps, whole)
     return out
 
 
-def _latency_series(con: duckdb.DuckDBPyConnection, slo: SloDefinition, stamps: np.ndarray) -> list[Series]:
+def _latency_series(
+    con: duckdb.DuckDBPyConnection, slo: SloDefinition, stamps: np.ndarray, whole_days: np.ndarray
+) -> list[Series]:
     """p95 and p99 latency of the SLO's services, hourly and daily, from the log-bucket histograms (within
     1% of exact); hours and days without requests are NaN."""
     out = []
@@ -102,11 +139,14 @@ def _latency_series(con: duckdb.DuckDBPyConnection, slo: SloDefinition, stamps: 
         (HOURLY, "latency_histogram_hour", "h"),
         (DAILY, "latency_histogram_day", "D"),
     ):
+        hours = stamps if resolution == HOURLY else stamps[whole_days]
+        if not len(hours):
+            continue
+        grid = np.unique(hours.astype(f"datetime64[{unit}]")).astype("datetime64[us]")
         rows = con.execute(
             sqlfiles.sql("analytics_latency", source=source),
-            {"services": sorted(slo.total.services), "start": stamps[0].astype(datetime)},
+            {"services": sorted(slo.total.services), "start": grid[0].astype(datetime)},
         ).fetchall()
-        grid = np.unique(stamps.astype(f"datetime64[{unit}]")).astype("datetime64[us]")
         position = {np.datetime64(r[0], "us"): r for r in rows}
         p95 = np.full(len(grid), np.nan)
         p99 = np.full(len(grid), np.nan)
@@ -255,14 +295,18 @@ def _num(value: float) -> float | None:
 # Anomalies
 
 
-def anomaly_rows(series_list: list[Series]) -> list[dict]:
-    """One scored row per hourly point of every hourly series (streaming scores: no look-ahead)."""
+def anomaly_rows(series_list: list[Series], *, keep_days: int | None = None) -> list[dict]:
+    """One scored row per hourly point of every hourly series (streaming scores: no look-ahead), keeping
+    the last ``keep_days``. Score whole histories and keep the recent part, so that a stored score never
+    changes when the window slides (the detector's warm-up stays anchored at the first data)."""
     rows: list[dict] = []
     for series in series_list:
         if series.resolution != HOURLY or not np.isfinite(series.values).any():
             continue
         scores = score_series(series.timestamps, series.values)
-        for i, stamp in enumerate(series.timestamps):
+        first = 0 if keep_days is None else max(0, len(series.timestamps) - keep_days * 24)
+        for i in range(first, len(series.timestamps)):
+            stamp = series.timestamps[i]
             rows.append(
                 {
                     "slo": series.slo,
@@ -297,15 +341,29 @@ def forecast_rows(
 ) -> list[dict]:
     """A budget forecast per Occurrences objective as of the last whole hour of data (see
     :func:`pipelines.slo.forecast.forecast_for_window` for what the horizon is per kind of window)."""
-    hour = floor_minute(as_of).replace(minute=0)
+    hour = whole_hour(as_of)
+    first = con.execute(sqlfiles.sql("raw_first_minute")).fetchall()[0][0]
+    if first is None:
+        return []
+    first_hour = first.replace(minute=0, second=0, microsecond=0)
+    corrections = active_corrections_all(con)
     rows: list[dict] = []
     for slo in slos:
-        if slo.budgeting_method != "Occurrences" or slo.raw_type is not None:
+        # The history the forecast learns from, and all of a calendar period elapsed so far.
+        period_start, _ = slo.window.period(hour)
+        start = max(first_hour, min(hour - FORECAST_HISTORY, period_start.replace(minute=0)))
+        if slo.budgeting_method != "Occurrences" or slo.raw_type is not None or start >= hour:
             continue
-        frame = _hourly_counts(con, slo.name)
-        if frame.is_empty():
+        # Corrected minutes, as the budget counts them (an excused outage is neither spent budget nor a
+        # past incident to learn from), summed per hour.
+        minutes_good, minutes_total = minute_series(
+            con, slo, start, hour, [c for c in corrections if correction_applies(c, slo)]
+        )
+        good = minutes_good.reshape(-1, 60).sum(axis=1)
+        total = minutes_total.reshape(-1, 60).sum(axis=1)
+        if not total.any():
             continue
-        good, total, hours_start = hourly_arrays(frame, end=hour)
+        hours_start = start
         for objective in slo.objectives:
             seed = seed_for(slo.name, objective.name, base_seed)
             try:
@@ -319,9 +377,11 @@ def forecast_rows(
                     seed=seed,
                     simulations=simulations,
                 )
-            except ValueError:
+            except ValueError as exc:
                 # A calendar period that does not start on the hour (a half-hour time zone): hourly
-                # simulation cannot represent it; such an objective gets no forecast.
+                # simulation cannot represent it; such an objective gets no forecast. Anything else is a bug.
+                if "window_start" not in str(exc):
+                    raise
                 continue
             rows.append(_forecast_row(slo, objective.name, result))
     return rows

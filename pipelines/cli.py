@@ -482,7 +482,7 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines import analytics, workflows
+    from pipelines import analytics
     from pipelines.slo.budget import default_as_of
 
     db = Path(args.db) if args.db else settings.warehouse
@@ -491,11 +491,8 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         slos = [s for s in slos if s.name in args.slo]
         if not slos:
             raise UsageError(f"--slo: no SLO named {', '.join(args.slo)}")
-    with open_warehouse(db) as con:
-        workflows.refresh(con, slos)
-        workflows.store_hourly(
-            con, load_slos(Path(args.slos) if args.slos else settings.slos), default_as_of(con)
-        )
+    # Read-only: forecasting changes nothing (run `sloscope evaluate` first to bring aggregates up to date).
+    with open_warehouse(db, read_only=True) as con:
         rows = analytics.forecast_rows(
             con, slos, default_as_of(con), simulations=args.simulations, base_seed=args.seed
         )
@@ -507,9 +504,9 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
             "—" if r[k] is None else f"{r[k]:.0%}"
             for k in ("remaining_p10", "remaining_p50", "remaining_p90")
         )
-        runs_out = "—" if r["exhaustion_p50"] is None else f"{r['exhaustion_p50']:%Y-%m-%d %H:%M}"
+        runs_out = "—" if r["exhaustion_p50"] is None else f"{r['exhaustion_p50']:%Y-%m-%d %H:%M} UTC"
         print(
-            f"{r['slo']} / {r['objective']}: P(exhausted by {r['window_end']:%Y-%m-%d %H:%M}) "
+            f"{r['slo']} / {r['objective']}: P(exhausted by {r['window_end']:%Y-%m-%d %H:%M} UTC) "
             f"{r['probability_exhausted']:.0%}; left at the end p10/p50/p90 {left}; "
             f"runs out (p50) {runs_out}; seed {r['seed']}"
         )
@@ -844,6 +841,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         PolicyError,
         ValueError,
     ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:

@@ -28,6 +28,6 @@ history_job = define_asset_job(
 
 analytics_job = define_asset_job(
     "analytics_job",
-    selection=AssetSelection.groups("analytics") | AssetSelection.assets("slo_hourly"),
-    description="Hourly SLI series, then seasonality, trends, change points, anomalies and budget forecasts.",
+    selection=AssetSelection.groups("analytics"),
+    description="Seasonality, trends, change points, anomalies and budget forecasts from the aggregates.",
 )

@@ -65,7 +65,7 @@ def analysed(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection):  # type: ign
         warehouse, slos, as_of=None, at_risk_remaining=0.25, policies=DEFAULT_POLICIES
     )
     workflows.store_hourly(warehouse, slos, as_of)
-    series = [s for slo in slos for s in analytics.slo_series(warehouse, slo)]
+    series = [s for slo in slos for s in analytics.slo_series(warehouse, slo, as_of)]
     return slos, statuses, as_of, series
 
 
@@ -79,7 +79,11 @@ def test_series_seasonality_and_change_points(analysed, warehouse: duckdb.DuckDB
         ("throughput", "day"),
     }
     hourly_errors = next(s for s in series if (s.metric, s.resolution) == ("error_rate", "hour"))
-    assert len(hourly_errors.values) == DAYS * 24
+    # The newest minute of data is the last hour's first (rows are stamped on the hour), so that hour is
+    # still in progress and left out: whole hours only.
+    assert len(hourly_errors.values) == DAYS * 24 - 1
+    daily_errors = next(s for s in series if (s.metric, s.resolution) == ("error_rate", "day"))
+    assert len(daily_errors.values) == DAYS - 1  # the last day is not over either
     # The spike hour: 30% of the requests failed.
     spike_index = int((np.datetime64(SPIKE) - hourly_errors.timestamps[0]) / np.timedelta64(1, "h"))
     assert hourly_errors.values[spike_index] == pytest.approx(0.3, abs=0.001)
@@ -227,9 +231,72 @@ def test_latency_percentile_series_hourly_and_daily(
         warehouse, slos, as_of=None, at_risk_remaining=0.25, policies=DEFAULT_POLICIES
     )
     workflows.store_hourly(warehouse, slos, as_of)
-    found = {(s.metric, s.resolution): s.values for s in analytics.slo_series(warehouse, slos[0])}
+    # As of the next midnight, so both hours and their day are whole.
+    midnight = datetime(2026, 3, 3)
+    found = {(s.metric, s.resolution): s.values for s in analytics.slo_series(warehouse, slos[0], midnight)}
     # Within the histograms' 1% relative error.
-    assert found[("latency_p95", "hour")] == pytest.approx([95, 195], rel=0.01)
-    assert found[("latency_p99", "hour")] == pytest.approx([99, 199], rel=0.01)
+    assert found[("latency_p95", "hour")][:2] == pytest.approx([95, 195], rel=0.01)
+    assert found[("latency_p99", "hour")][:2] == pytest.approx([99, 199], rel=0.01)
+    assert np.isnan(found[("latency_p95", "hour")][2:]).all()  # hours without requests
     assert found[("latency_p95", "day")] == pytest.approx([190], rel=0.01)
     assert found[("latency_p99", "day")] == pytest.approx([198], rel=0.01)
+
+
+def test_forecasts_count_the_budget_as_slo_status_does(
+    analysed, warehouse: duckdb.DuckDBPyConnection
+) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.slo.corrections import add_correction
+
+    slos, _, as_of, _ = analysed
+    # Excuse the bad hour: the forecast's budget now must match the corrected evaluation.
+    add_correction(
+        warehouse,
+        slo="shop-availability",
+        reason="load test",
+        added_by="ops",
+        start=SPIKE,
+        end=SPIKE + timedelta(hours=1),
+    )
+    _, statuses = workflows.evaluate_and_store(
+        warehouse, slos, as_of=None, at_risk_remaining=0.25, policies=DEFAULT_POLICIES
+    )
+    (row,) = analytics.forecast_rows(warehouse, slos, as_of, simulations=200)
+    (status,) = statuses
+    # slo_status is as of the newest minute, the forecast as of the last whole hour: they differ by the
+    # newest hour's few bad requests at most.
+    assert row["budget_remaining_now"] == pytest.approx(status.budget_remaining, abs=0.01)
+
+
+def test_raw_ratio_error_rates_are_not_rounded(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> None:
+    # One success ratio a minute: 0.995 for an hour, then 0.96 for an hour -> error rates 0.005 and 0.04.
+    lines = ["timestamp,service,operation,ratio"]
+    for m in range(180):
+        ratio = 0.995 if m < 60 else 0.96 if m < 120 else 1.0
+        lines.append(f"{START + timedelta(minutes=m):%Y-%m-%dT%H:%M}:00Z,batch,run,{ratio}")
+    write(tmp_path / "landing" / "ratios.csv", "\n".join(lines) + "\n")
+    ingest_paths(warehouse, [tmp_path / "landing"], max_clock_skew_seconds=300)
+    write(
+        tmp_path / "slos" / "raw.yaml",
+        """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: batch-success}
+spec:
+  service: batch
+  indicator:
+    spec:
+      ratioMetric:
+        rawType: success
+        raw: {metricSource: {type: sloscope, spec: {service: batch}}}
+  timeWindow: [{duration: 7d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{displayName: "99%", target: 0.99}]
+""",
+    )
+    slos = load_slos(tmp_path / "slos")
+    workflows.refresh(warehouse, slos)
+    series = analytics.slo_series(warehouse, slos[0], START + timedelta(hours=3))
+    errors = next(s for s in series if (s.metric, s.resolution) == ("error_rate", "hour"))
+    assert errors.values == pytest.approx([0.005, 0.04, 0.0])
+    points = next(s for s in series if (s.metric, s.resolution) == ("throughput", "hour"))
+    assert points.values == pytest.approx([60, 60, 60])

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -102,7 +102,9 @@ class _DefaultsModel(_Model):
     budget_states: dict[str, _Severity] = Field(default_factory=lambda: {"exhausted": "ticket"})
     anomaly_severity: _Severity | None = "info"
     anomaly_min_confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
-    anomaly_metrics: list[str] = Field(default_factory=lambda: ["error_rate", "latency_p99"])
+    anomaly_metrics: list[Literal["error_rate", "throughput", "latency_p95", "latency_p99"]] = Field(
+        default_factory=lambda: ["error_rate", "latency_p99"]
+    )
 
     _check_durations = field_validator("resolve_after", "cooldown", "no_data_after")(_duration_text)
 

@@ -58,7 +58,9 @@ def anomaly_chart(rows: list[dict], *, days: int = 14, most: int = 6) -> str:
     """Anomaly scores of the last ``days`` for the series with the most flagged points (up to ``most``)."""
     if not rows:
         return _empty("No anomaly scores yet")
-    frame = pl.DataFrame(rows).with_columns(pl.concat_str(["slo", "metric"], separator=" / ").alias("series"))
+    frame = pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        pl.concat_str(["slo", "metric"], separator=" / ").alias("series")
+    )
     end = frame["bucket_start"].max()
     assert isinstance(end, datetime)
     recent = frame.filter(pl.col("bucket_start") >= end - timedelta(days=days))
@@ -89,7 +91,7 @@ def anomaly_chart(rows: list[dict], *, days: int = 14, most: int = 6) -> str:
 
 def trend_chart(components: list[dict], *, metric: str = "availability", most: int = 8) -> str:
     """Daily observed values and trend of one metric for up to ``most`` SLOs."""
-    frame = pl.DataFrame(components) if components else pl.DataFrame()
+    frame = pl.DataFrame(components, infer_schema_length=None) if components else pl.DataFrame()
     if frame.is_empty():
         return _empty("No series analysed yet")
     chosen = frame.filter((pl.col("metric") == metric) & (pl.col("resolution") == "day"))

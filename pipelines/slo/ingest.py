@@ -27,6 +27,7 @@ import polars as pl
 
 from pipelines import sqlfiles
 from pipelines.slo.counters import Sample, differences
+from pipelines.sources import StagedRecords, load_registry
 from pipelines.warehouse import query_frame, transaction
 
 EVENT_COLUMNS = ("timestamp", "service", "operation", "status_code", "success", "latency_ms")
@@ -46,7 +47,16 @@ _VALIDATORS = {
     "ratios": "ingest_validate_ratios",
 }
 _LOADERS = {"counts": "ingest_load_counts", "counters": "ingest_load_counts", "ratios": "ingest_load_ratios"}
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+BUILT_IN_FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+# File source plugins (pipelines.sources) add their suffixes; their format name is the plugin's name.
+_PLUGINS = load_registry().file_sources
+FORMATS = {**BUILT_IN_FORMATS, **{suffix: f"plugin:{source.name}" for suffix, source in _PLUGINS.items()}}
 _MAX_RECORD_CHARS = 4000
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
@@ -342,6 +352,19 @@ def _read_parquet(raw: bytes) -> _Staging:
 _READERS = {"csv": _read_csv, "ndjson": _read_ndjson, "parquet": _read_parquet}
 
 
+def _staging_of(records: StagedRecords) -> _Staging:
+    """A plugin's records in the shape the readers produce (text columns, reserved bookkeeping)."""
+    columns = list(records.columns)
+    rows = [list(values) for values in zip(*records.columns.values(), strict=True)] if columns else []
+    if not rows:
+        rows = [[] for _ in records.row_numbers]
+    return _Staging(
+        _frame(columns, rows, list(records.problems), list(records.raw), list(records.row_numbers)),
+        columns,
+        records.file_problem,
+    )
+
+
 def _schema_of(columns: list[str]) -> tuple[str | None, str | None]:
     """(schema kind, problem that quarantines every row) from a file's columns."""
     present = set(columns)
@@ -459,7 +482,10 @@ def ingest_file(
         file_id = _record_file(con, base, status="failed", error=reason)
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {reason}")
     try:
-        staging = _READERS[fmt](raw)
+        if fmt.startswith("plugin:"):
+            staging = _staging_of(_PLUGINS[path.suffix.lower()].read(raw, path))
+        else:
+            staging = _READERS[fmt](raw)
     except UnreadableFile as exc:
         file_id = _record_file(con, base, status="failed", error=str(exc))
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {exc}")

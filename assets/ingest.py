@@ -2,22 +2,48 @@
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
 
 from pipelines import sqlfiles
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
 from pipelines.slo.ingest import ingest_paths
+from pipelines.workflows import pull_sources, utc_now
+
+
+@asset(group_name="ingest", kinds={"prometheus"})
+def pulled_sources(context: AssetExecutionContext, sloscope: SloscopeResource) -> MaterializeResult:
+    """New data from the pull sources in the sources file (Prometheus), landed as files for ingestion."""
+    written = pull_sources(
+        Path(sloscope.sources) if sloscope.sources else None,
+        Path(sloscope.slos),
+        Path(sloscope.landing),
+        utc_now(),
+    )
+    for path in written:
+        context.log.info(f"landed {path}")
+    return MaterializeResult(metadata={"files_landed": len(written)})
+
 
 RAW_EVENTS = AssetSpec(
     "raw_events",
     group_name="ingest",
+    deps=[AssetKey("pulled_sources")],
     kinds={"duckdb"},
     description="Request events (timestamp, service, operation, status, latency) as loaded.",
 )
 RAW_COUNTS = AssetSpec(
     "raw_counts",
     group_name="ingest",
+    deps=[AssetKey("pulled_sources")],
     kinds={"duckdb"},
     description="Pre-counted buckets (total, good) from sources that already count.",
 )

@@ -473,6 +473,98 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _write_or_print(text: str, out: str | None) -> None:
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"wrote {out}")
+    else:
+        print(text, end="")
+
+
+def cmd_import_sloth(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo.sloth import SlothError, import_sloth
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot be read: {exc}") from exc
+    try:
+        _write_or_print(import_sloth(text, str(path)), args.out)
+    except SlothError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _openslo_text(directory: Path) -> str:
+    from pipelines.slo.spec import yaml_files
+
+    files = yaml_files(directory) if directory.is_dir() else [directory]
+    return "\n---\n".join(f.read_text(encoding="utf-8") for f in files)
+
+
+def cmd_export_sloth(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo.sloth import SlothError, export_sloth
+
+    directory = Path(args.directory) if args.directory else settings.slos
+    try:
+        _write_or_print(export_sloth(_openslo_text(directory), str(directory)), args.out)
+    except SlothError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_prometheus_rules(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.slo.alerting import workbook_rules
+    from pipelines.slo.prom_rules import prometheus_rules, rules_yaml, skipped_slos
+
+    slos = load_slos(Path(args.directory) if args.directory else settings.slos)
+    for note in skipped_slos(slos):
+        print(f"note: {note}", file=sys.stderr)
+    _write_or_print(rules_yaml(prometheus_rules(slos, catalog=workbook_rules(args.four_pairs))), args.out)
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    db = Path(args.db) if args.db else settings.warehouse
+    if args.serve:
+        from pipelines.metrics_server import serve
+
+        print(f"serving http://{args.host}:{args.port}/metrics from {db} (Ctrl-C stops)")
+        serve(db, host=args.host, port=args.port)
+        return 0
+    from pipelines.slo.openmetrics import textfile
+    from pipelines.workflows import current_status
+
+    with open_warehouse(db, read_only=True) as con:
+        statuses = current_status(con)
+    if not args.textfile:
+        raise UsageError("give --textfile PATH (node_exporter's textfile collector) or --serve")
+    print(f"wrote {textfile(statuses, Path(args.textfile))}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import workflows
+
+    until = parse_as_of(args.until) if args.until else datetime.now(UTC).replace(tzinfo=None)
+    landing = Path(args.landing) if args.landing else settings.landing
+    written = workflows.pull_sources(
+        Path(args.sources) if args.sources else settings.sources,
+        Path(args.slos) if args.slos else settings.slos,
+        landing,
+        until,
+    )
+    for path in written:
+        print(f"wrote {path}")
+    print(f"pulled {len(written)} new file(s) into {landing}; `sloscope ingest {landing}` loads them")
+    return 0
+
+
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.slo.anomaly import detect_csv
 
@@ -792,6 +884,41 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--alerting", help="alerting file (default from settings)")
         a.add_argument("--db", help="warehouse file (default from settings)")
     p.set_defaults(func=cmd_incidents)
+
+    p = sub.add_parser(
+        "pull", help="pull new data from configured sources (Prometheus) into the landing folder"
+    )
+    p.add_argument("--until", help="pull up to this time, ISO-8601 with offset (default: now)")
+    p.add_argument("--sources", help="sources file (default from settings)")
+    p.add_argument("--slos", help="SLO folder holding the DataSource documents (default from settings)")
+    p.add_argument("--landing", help="landing folder (default from settings)")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("import-sloth", help="convert a Sloth prometheus/v1 spec to OpenSLO YAML")
+    p.add_argument("file")
+    p.add_argument("--out", help="write here instead of stdout")
+    p.set_defaults(func=cmd_import_sloth)
+
+    p = sub.add_parser("export-sloth", help="write the SLOs that carry Prometheus queries as a Sloth spec")
+    p.add_argument("directory", nargs="?", help="folder or file of OpenSLO YAML (default from settings)")
+    p.add_argument("--out", help="write here instead of stdout")
+    p.set_defaults(func=cmd_export_sloth)
+
+    p = sub.add_parser(
+        "prometheus-rules", help="Prometheus recording and multiwindow burn-rate alert rules for the SLOs"
+    )
+    p.add_argument("directory", nargs="?", help="folder or file of OpenSLO YAML (default from settings)")
+    p.add_argument("--four-pairs", action="store_true", help="add the 1d/2h ticket pair")
+    p.add_argument("--out", help="write here instead of stdout")
+    p.set_defaults(func=cmd_prometheus_rules)
+
+    p = sub.add_parser("metrics", help="SLO status as metrics: a textfile for node_exporter, or an endpoint")
+    p.add_argument("--textfile", help="write the Prometheus text format here (atomically)")
+    p.add_argument("--serve", action="store_true", help="serve /metrics (OpenMetrics) until stopped")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9464)
+    p.add_argument("--db", help="warehouse file (default from settings)")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("detect", help="score any timestamp,value CSV for anomalies (streaming, no setup)")
     p.add_argument("--input", required=True, help="CSV with timestamp,value columns")

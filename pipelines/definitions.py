@@ -8,7 +8,7 @@ from assets.alerts import ALERT_CHECKS, alert_backtest, incidents
 from assets.analytics import ANALYTICS_ASSETS
 from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.history import slo_history
-from assets.ingest import raw_measurements
+from assets.ingest import pulled_sources, raw_measurements
 from assets.quality import ALL_CHECKS
 from assets.reports import service_reports
 from assets.sli import sli_aggregates
@@ -20,6 +20,7 @@ from pipelines.sensors import landing_sensor
 from pipelines.settings import load_settings
 
 ALL_ASSETS = [
+    pulled_sources,
     raw_measurements,
     slo_definitions,
     sli_aggregates,

@@ -23,6 +23,7 @@ class SloscopeResource(ConfigurableResource):
     slos: str
     policies: str = ""
     alerting: str = ""
+    sources: str = ""
     at_risk_remaining: float = 0.25
     max_clock_skew_seconds: int = 300
     kernel_name: str = "sloscope"
@@ -36,6 +37,7 @@ class SloscopeResource(ConfigurableResource):
             slos=str(settings.slos),
             policies=str(settings.policies),
             alerting=str(settings.alerting) if settings.alerting else "",
+            sources=str(settings.sources) if settings.sources else "",
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
         )

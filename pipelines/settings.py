@@ -41,6 +41,7 @@ class Settings:
     slos: Path
     policies: Path
     alerting: Path | None = None
+    sources: Path | None = None
     evaluate_interval_minutes: int = 15
     max_clock_skew_seconds: int = 300
     at_risk_remaining: float = 0.25
@@ -56,6 +57,7 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("paths", "slos"): ("SLOSCOPE_SLOS_DIR", Path),
     ("paths", "policies"): ("SLOSCOPE_POLICIES", Path),
     ("paths", "alerting"): ("SLOSCOPE_ALERTING", Path),
+    ("paths", "sources"): ("SLOSCOPE_SOURCES", Path),
     ("evaluation", "interval_minutes"): ("SLOSCOPE_EVALUATE_INTERVAL_MINUTES", int),
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
@@ -128,6 +130,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         slos=path_of("slos", "data/slos"),
         policies=path_of("policies", "data/policies.yaml"),
         alerting=path_of("alerting", "data/alerting.yaml"),
+        sources=path_of("sources", "data/sources.yaml"),
         evaluate_interval_minutes=interval,
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -463,3 +464,15 @@ def store_alerts(con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: dateti
     _replace_from_frame(
         con, "store_alerts", "new_alerts", pl.DataFrame(rows, schema=schema), {"as_of": floor_minute(as_of)}
     )
+
+
+def pull_sources(sources_file: Path | None, slos_dir: Path, landing: Path, until: datetime) -> list[Path]:
+    """Pull every configured source into the landing folder (new ranges only); the files it wrote."""
+    from pipelines.slo.spec import load_catalog
+    from pipelines.sources.config import load_sources
+
+    configured = load_sources(sources_file, load_catalog(slos_dir))
+    written: list[Path] = []
+    for source in configured.sources:
+        written += source.pull(landing, until)
+    return written

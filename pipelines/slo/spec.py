@@ -270,9 +270,16 @@ class DataSourceSpec(_Model):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in SUPPORTED_SOURCE_TYPES:
-            raise ValueError(f"data source type {value!r} is not supported; expected 'sloscope'")
+        if value not in DATASOURCE_TYPES:
+            raise ValueError(
+                f"data source type {value!r} is not supported; expected one of {', '.join(DATASOURCE_TYPES)}"
+            )
         return value
+
+
+# A Prometheus data source is a connection the Prometheus pull source lands data from
+# (pipelines/sources/prometheus.py); SLOs still read that data from the warehouse (type sloscope).
+DATASOURCE_TYPES = ("sloscope", "prometheus")
 
 
 class DataSourceDocument(_Model):
@@ -939,7 +946,7 @@ def parse_documents(text: str, source: str) -> tuple[list[SloDefinition], list[s
     return catalog.slos, problems
 
 
-def _yaml_files(directory: Path) -> list[Path]:
+def yaml_files(directory: Path) -> list[Path]:
     if directory.is_file():
         return [directory]
     if directory.is_dir():
@@ -949,7 +956,7 @@ def _yaml_files(directory: Path) -> list[Path]:
 
 def load_catalog(directory: Path) -> Catalog:
     """Every OpenSLO document under a folder (or in one file); raises :class:`SpecError`."""
-    files = _yaml_files(directory)
+    files = yaml_files(directory)
     if not files:
         raise SpecError([f"{directory}: no SLO files (*.yaml, *.yml) found"])
     sources: list[tuple[str, str]] = []

@@ -13,7 +13,9 @@ validated, loaded or quarantined with a reason, and re-reading the same input is
   ingestion take it from there.
 
 The interface is deliberately small: a file source is any object with ``name``, ``suffixes`` and
-``read(raw, path)``; a pull source is any object with ``name`` and ``pull(landing, until)``.
+``read(raw, path)``; a pull source is any object with ``name`` and ``pull(landing, until)``, built by a
+registered *pull source kind* (``name`` and ``build(entries, catalog, where)``) from its section of the
+sources file. The built-in access-log reader and Prometheus kind register exactly like a plugin would.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 GROUP = "sloscope.sources"
@@ -68,9 +70,21 @@ class PullSource(Protocol):
     def pull(self, landing: Path, until: datetime) -> list[Path]: ...
 
 
+@runtime_checkable
+class PullSourceKind(Protocol):
+    """Builds pull sources from the entries under its ``name`` in the sources file (``data/sources.yaml``);
+    ``catalog`` holds the SLO folder's documents (DataSource connections), ``where`` names the place for
+    error messages. Raise ValueError listing what is wrong."""
+
+    name: str
+
+    def build(self, entries: Any, catalog: Any, where: str) -> list[PullSource]: ...
+
+
 @dataclass
 class Registry:
     file_sources: dict[str, FileSource] = field(default_factory=dict)  # suffix -> source
+    pull_kinds: dict[str, PullSourceKind] = field(default_factory=dict)  # sources-file key -> kind
     problems: list[str] = field(default_factory=list)
 
 
@@ -83,6 +97,9 @@ def load_registry() -> Registry:
             source = entry.load()
         except Exception as exc:  # a third-party plugin may fail in any way on import
             registry.problems.append(f"source plugin {entry.name!r} ({entry.value}) failed to load: {exc}")
+            continue
+        if isinstance(source, PullSourceKind) and not isinstance(source, FileSource):
+            registry.pull_kinds[source.name] = source
             continue
         if isinstance(source, FileSource):
             for suffix in source.suffixes:

@@ -1,11 +1,20 @@
 """Group ``budget``: error budgets, burn rates and status per SLO objective."""
 
+from pathlib import Path
+
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
 from pipelines.slo.budget import default_as_of
-from pipelines.workflows import alert_state, evaluate_and_store, store_alerts, store_hourly
+from pipelines.workflows import (
+    alert_state,
+    breaches_file,
+    evaluate_and_store,
+    store_alerts,
+    store_hourly,
+    write_breaches,
+)
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -28,6 +37,7 @@ def slo_status(context: AssetExecutionContext, sloscope: SloscopeResource) -> Ma
             at_risk_remaining=sloscope.at_risk_remaining,
             policies=sloscope.load_policies(),
         )
+    write_breaches(breaches_file(Path(sloscope.warehouse)), results, as_of)
     by_status = {
         s: sum(1 for r in results if r.status == s) for s in ("ok", "at_risk", "breached", "no_data")
     }

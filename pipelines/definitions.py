@@ -10,13 +10,28 @@ from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.history import slo_history
 from assets.ingest import pulled_sources, raw_measurements
 from assets.quality import ALL_CHECKS
-from assets.reports import service_reports
+from assets.reports import monthly_reports, quarterly_reports, service_reports
 from assets.sli import sli_aggregates
 from assets.slo import slo_definitions
-from pipelines.jobs import analytics_job, evaluate_job, history_job, sloscope_job
+from pipelines.jobs import (
+    analytics_job,
+    evaluate_job,
+    history_job,
+    monthly_reports_job,
+    quarterly_reports_job,
+    reports_job,
+    sloscope_job,
+)
 from pipelines.resources import SloscopeResource
-from pipelines.schedules import daily_history, daily_reports, evaluate_on_interval, hourly_analytics
-from pipelines.sensors import landing_sensor
+from pipelines.schedules import (
+    daily_history,
+    daily_reports,
+    evaluate_on_interval,
+    hourly_analytics,
+    monthly_reports_schedule,
+    quarterly_reports_schedule,
+)
+from pipelines.sensors import breach_sensor, landing_sensor
 from pipelines.settings import load_settings
 
 ALL_ASSETS = [
@@ -32,15 +47,32 @@ ALL_ASSETS = [
     *ANALYTICS_ASSETS,
     service_reports,
 ]
+# Partitioned by day, month or quarter: materialised by partition (their jobs, schedules, backfills).
+PARTITIONED_ASSETS = [slo_history, monthly_reports, quarterly_reports]
 
 
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
-        assets=[*ALL_ASSETS, slo_history],
+        assets=[*ALL_ASSETS, *PARTITIONED_ASSETS],
         asset_checks=[*ALL_CHECKS, *ALERT_CHECKS],
-        jobs=[sloscope_job, evaluate_job, history_job, analytics_job],
-        schedules=[evaluate_on_interval(), hourly_analytics, daily_reports, daily_history],
-        sensors=[landing_sensor],
+        jobs=[
+            sloscope_job,
+            evaluate_job,
+            history_job,
+            analytics_job,
+            reports_job,
+            monthly_reports_job,
+            quarterly_reports_job,
+        ],
+        schedules=[
+            evaluate_on_interval(),
+            hourly_analytics,
+            daily_reports,
+            daily_history,
+            monthly_reports_schedule,
+            quarterly_reports_schedule,
+        ],
+        sensors=[landing_sensor, breach_sensor],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
         # One step at a time in one process: DuckDB allows a single writing process.
         executor=in_process_executor,

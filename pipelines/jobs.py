@@ -7,10 +7,11 @@ from dagster import AssetSelection, define_asset_job
 # Daily history is partitioned; a job mixes partitioned and unpartitioned assets only by partition, so it
 # has its own job and the other jobs leave it out.
 _HISTORY = AssetSelection.groups("history")
+_PERIOD_REPORTS = AssetSelection.assets("monthly_reports", "quarterly_reports")
 
 sloscope_job = define_asset_job(
     "sloscope_job",
-    selection=AssetSelection.all() - _HISTORY,
+    selection=AssetSelection.all() - _HISTORY - _PERIOD_REPORTS,
     description="Ingest landed files, check them, aggregate SLIs, evaluate SLOs and render reports.",
 )
 
@@ -30,4 +31,22 @@ analytics_job = define_asset_job(
     "analytics_job",
     selection=AssetSelection.groups("analytics"),
     description="Seasonality, trends, change points, anomalies and budget forecasts from the aggregates.",
+)
+
+reports_job = define_asset_job(
+    "reports_job",
+    selection=AssetSelection.assets("service_reports"),
+    description="The current report of every service (or of the services given in the run config).",
+)
+
+monthly_reports_job = define_asset_job(
+    "monthly_reports_job",
+    selection=AssetSelection.assets("monthly_reports"),
+    description="Monthly SLO reports per service; backfill past months by partition.",
+)
+
+quarterly_reports_job = define_asset_job(
+    "quarterly_reports_job",
+    selection=AssetSelection.assets("quarterly_reports"),
+    description="Quarterly reliability reviews per service; backfill past quarters by partition.",
 )

@@ -1,10 +1,22 @@
 """Schedules. They start stopped; turn them on in the UI (Automation) or with `dagster schedule start`."""
 
-from __future__ import annotations
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    build_schedule_from_partitioned_job,
+    schedule,
+)
 
-from dagster import DefaultScheduleStatus, ScheduleDefinition, build_schedule_from_partitioned_job
-
-from pipelines.jobs import analytics_job, evaluate_job, history_job, sloscope_job
+from pipelines.jobs import (
+    analytics_job,
+    evaluate_job,
+    history_job,
+    monthly_reports_job,
+    quarterly_reports_job,
+    sloscope_job,
+)
 from pipelines.settings import EVALUATE_INTERVALS, load_settings
 
 
@@ -54,3 +66,32 @@ hourly_analytics = ScheduleDefinition(
     default_status=DefaultScheduleStatus.STOPPED,
     description="Hourly at :05: seasonality, trends, anomalies and forecasts (anomaly alerts read these).",
 )
+
+_TIME_ZONE = load_settings().report_time_zone
+
+monthly_reports_schedule = build_schedule_from_partitioned_job(
+    monthly_reports_job,
+    name="monthly_reports_schedule",
+    day_of_month=1,
+    hour_of_day=6,
+    minute_of_hour=0,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Last month's reports on the 1st at 06:00 in the reports time zone.",
+)
+
+
+@schedule(
+    name="quarterly_reports_schedule",
+    job=quarterly_reports_job,
+    cron_schedule="0 6 1 1,4,7,10 *",
+    execution_timezone=_TIME_ZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Last quarter's reviews on the first day of each quarter at 06:00 in the reports time zone.",
+)
+def quarterly_reports_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    """The quarter that ended at midnight this morning: its partition key is its first day."""
+    today = context.scheduled_execution_time
+    month = (today.month - 4) % 12 + 1
+    year = today.year - (1 if today.month == 1 else 0)
+    key = f"{year}-{month:02d}-01"
+    return RunRequest(run_key=key, partition_key=key)

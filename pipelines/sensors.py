@@ -7,9 +7,10 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from pipelines.jobs import evaluate_job
+from pipelines.jobs import evaluate_job, reports_job
 from pipelines.resources import SloscopeResource
 from pipelines.slo.ingest import FORMATS
+from pipelines.workflows import breaches_file
 
 
 def landing_snapshot(folder: Path) -> dict[str, list[int]]:
@@ -42,3 +43,34 @@ def landing_sensor(context: SensorEvaluationContext, sloscope: SloscopeResource)
         return SkipReason("no new or changed files in the landing folder")
     run_key = hashlib.sha256(json.dumps({p: current[p] for p in changed}).encode()).hexdigest()[:16]
     return RunRequest(run_key=run_key, tags={"sloscope/changed_files": str(len(changed))})
+
+
+def new_breaches(previous: dict[str, list[str]], current: dict[str, list[str]]) -> list[str]:
+    """Services with an objective breached now that was not breached at the last look."""
+    return sorted(
+        service for service, objectives in current.items() if set(objectives) - set(previous.get(service, []))
+    )
+
+
+@sensor(job=reports_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
+def breach_sensor(context: SensorEvaluationContext, sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
+    """Re-renders a service's report when one of its SLO objectives becomes breached (reads the breaches
+    file slo_status writes, never the warehouse)."""
+    path = breaches_file(Path(sloscope.warehouse))
+    if not path.exists():
+        return SkipReason(f"no evaluation yet ({path} does not exist)")
+    try:
+        current = json.loads(path.read_text(encoding="utf-8")).get("breached", {})
+    except (OSError, ValueError) as exc:
+        return SkipReason(f"cannot read {path}: {exc}")
+    previous = json.loads(context.cursor) if context.cursor else {}
+    services = new_breaches(previous, current)
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    if not services:
+        return SkipReason("no newly breached objectives")
+    run_key = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:16]
+    return RunRequest(
+        run_key=run_key,
+        run_config={"ops": {"service_reports": {"config": {"services": services}}}},
+        tags={"sloscope/breached_services": ",".join(services)[:200]},
+    )

@@ -46,6 +46,7 @@ class Settings:
     max_clock_skew_seconds: int = 300
     at_risk_remaining: float = 0.25
     history_start: str = "2026-06-01"
+    report_time_zone: str = "UTC"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
 
@@ -62,6 +63,7 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
     ("history", "start_date"): ("SLOSCOPE_HISTORY_START", str),
+    ("reports", "time_zone"): ("SLOSCOPE_REPORTS_TIME_ZONE", str),
     ("smtp", "host"): ("SLOSCOPE_SMTP_HOST", str),
     ("smtp", "port"): ("SLOSCOPE_SMTP_PORT", int),
     ("smtp", "tls"): ("SLOSCOPE_SMTP_TLS", str),
@@ -85,6 +87,18 @@ def _date_text(value: str) -> str:
         return date.fromisoformat(str(value)).isoformat()
     except ValueError as exc:
         raise SettingsError(f"history start_date: expected a date such as 2026-06-01, got {value!r}") from exc
+
+
+def _time_zone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(
+            f"reports time_zone: {name!r} is not an IANA time zone such as Europe/Berlin"
+        ) from exc
+    return name
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -135,6 +149,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,
         history_start=_date_text(values.get(("history", "start_date"), "2026-06-01")),
+        report_time_zone=_time_zone(values.get(("reports", "time_zone"), "UTC")),
         smtp=SmtpSettings(
             host=values.get(("smtp", "host"), "127.0.0.1"),
             port=values.get(("smtp", "port"), 25),

@@ -476,3 +476,20 @@ def pull_sources(sources_file: Path | None, slos_dir: Path, landing: Path, until
     for source in configured.sources:
         written += source.pull(landing, until)
     return written
+
+
+def breaches_file(warehouse: Path) -> Path:
+    """Where slo_status leaves the breached objectives for the breach sensor (sensors stay off DuckDB)."""
+    return Path(warehouse).parent / "breaches.json"
+
+
+def write_breaches(path: Path, statuses: list[ObjectiveStatus], as_of: datetime) -> None:
+    """The breached objectives per service, atomically (a sensor never reads half a file)."""
+    breached: dict[str, list[str]] = {}
+    for s in statuses:
+        if s.status == "breached":
+            breached.setdefault(s.service, []).append(f"{s.slo} / {s.objective}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"as_of": as_of.isoformat() + "Z", "breached": breached}, sort_keys=True))
+    tmp.replace(path)

@@ -37,8 +37,12 @@ def test_definitions_load_and_jobs_resolve() -> None:
         "daily_reports",
         "daily_history",
         "hourly_analytics",
+        "monthly_reports_schedule",
+        "quarterly_reports_schedule",
     }  # type: ignore[union-attr]
-    assert {s.name for s in defs.sensors} == {"landing_sensor"}  # type: ignore[union-attr]
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "breach_sensor"}  # type: ignore[union-attr]
+    for job in ("reports_job", "monthly_reports_job", "quarterly_reports_job", "analytics_job"):
+        assert defs.resolve_job_def(job).name == job
 
 
 def test_landing_snapshot_detects_new_and_changed_files(tmp_path: Path) -> None:
@@ -55,3 +59,40 @@ def test_landing_snapshot_detects_new_and_changed_files(tmp_path: Path) -> None:
         str(tmp_path / "sub" / "b.parquet"),
     ]
     assert landing_snapshot(tmp_path / "missing") == {}
+
+
+def test_quarterly_schedule_asks_for_the_quarter_that_just_ended() -> None:
+    from datetime import datetime
+
+    from dagster import build_schedule_context
+
+    from pipelines.schedules import quarterly_reports_schedule
+
+    for scheduled, key in ((datetime(2026, 10, 1, 6), "2026-07-01"), (datetime(2027, 1, 1, 6), "2026-10-01")):
+        request = quarterly_reports_schedule(build_schedule_context(scheduled_execution_time=scheduled))
+        assert request.partition_key == key
+
+
+def test_breach_sensor_rerenders_only_newly_breached_services(tmp_path: Path) -> None:
+    import json
+
+    from dagster import SkipReason, build_sensor_context
+
+    from pipelines.resources import SloscopeResource
+    from pipelines.sensors import breach_sensor, new_breaches
+
+    assert new_breaches({"a": ["x / 1"]}, {"a": ["x / 1"], "b": ["y / 1"]}) == ["b"]
+    assert new_breaches({"a": ["x / 1"]}, {"a": ["x / 1", "x / 2"]}) == ["a"]
+    assert new_breaches({"a": ["x / 1"]}, {}) == []
+    resource = SloscopeResource(
+        warehouse=str(tmp_path / "w.duckdb"), landing=str(tmp_path), reports=str(tmp_path), slos=str(tmp_path)
+    )
+    context = build_sensor_context(resources={"sloscope": resource})
+    assert isinstance(breach_sensor(context), SkipReason)
+    write(tmp_path / "breaches.json", json.dumps({"as_of": "x", "breached": {"checkout": ["a / 99%"]}}))
+    request = breach_sensor(build_sensor_context(resources={"sloscope": resource}))
+    assert request.run_config == {"ops": {"service_reports": {"config": {"services": ["checkout"]}}}}
+    seen = build_sensor_context(
+        cursor=json.dumps({"checkout": ["a / 99%"]}), resources={"sloscope": resource}
+    )
+    assert isinstance(breach_sensor(seen), SkipReason)

@@ -400,3 +400,65 @@ def test_render_with_no_data_at_all(tmp_path: Path) -> None:
     assert "No data in the last 28 days" in html
     assert "<svg" not in html
     _no_refs(html)
+
+
+@pytest.mark.slow
+def test_monthly_report_partition_renders_the_month(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from dagster import DagsterInstance, materialize
+
+    from assets.reports import monthly_reports
+    from pipelines import workflows
+    from pipelines.resources import SloscopeResource
+    from pipelines.slo.ingest import ingest_paths
+    from pipelines.slo.spec import load_slos
+    from pipelines.warehouse import open_warehouse
+    from tests.conftest import write
+
+    # June 2026, one row an hour: 100 requests, 1 failing.
+    lines = ["timestamp,service,operation,total,good"]
+    start = datetime(2026, 6, 1)
+    for h in range(30 * 24):
+        lines.append(f"{start + timedelta(hours=h):%Y-%m-%dT%H:%M}:00Z,shop,pay,100,99")
+    write(tmp_path / "landing" / "shop.csv", "\n".join(lines) + "\n")
+    write(
+        tmp_path / "slos" / "shop.yaml",
+        """
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: shop-availability, displayName: Shop availability}
+spec:
+  service: shop
+  indicator:
+    spec:
+      ratioMetric:
+        good: {metricSource: {type: sloscope, spec: {success: true}}}
+        total: {metricSource: {type: sloscope, spec: {service: shop}}}
+  timeWindow: [{duration: 28d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{displayName: "98%", target: 0.98}]
+""",
+    )
+    resource = SloscopeResource(
+        warehouse=str(tmp_path / "w.duckdb"),
+        landing=str(tmp_path / "landing"),
+        reports=str(tmp_path / "reports"),
+        slos=str(tmp_path / "slos"),
+    )
+    slos = load_slos(tmp_path / "slos")
+    with open_warehouse(resource.warehouse) as con:
+        ingest_paths(con, [tmp_path / "landing"])
+        workflows.refresh(con, slos)
+        workflows.store_objectives(con, slos)
+        workflows.store_hourly(con, slos, datetime(2026, 7, 1))
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [monthly_reports], resources={"sloscope": resource}, instance=instance, partition_key="2026-06-01"
+        )
+    assert result.success
+    page = tmp_path / "reports" / "2026-06" / "shop" / "monthly.html"
+    html = page.read_text(encoding="utf-8")
+    assert "shop — monthly SLO report, June 2026" in html
+    # As of 1 July 00:00: the 28 days before hold 99 good of every 100, an SLI of 99.000%.
+    assert "99.000%" in html

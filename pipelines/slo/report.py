@@ -206,11 +206,16 @@ def render_service_report(
     as_of: datetime,
     kernel_name: str = KERNEL_NAME,
     timeout_s: int = 300,
+    period: str | None = None,
+    name: str = "report",
+    title: str | None = None,
 ) -> Path:
     """Execute the report notebook for one service and return the path of its self-contained HTML page.
 
-    Layout: ``reports_dir/<YYYY-MM-DD>/<slug>/`` with ``data/`` (inputs), ``report.ipynb`` (executed, for
-    debugging) and ``report.html``. Re-running overwrites the same files. ``timeout_s`` bounds each cell.
+    Layout: ``reports_dir/<period>/<slug>/`` (period defaults to the as-of date, ``YYYY-MM-DD``; monthly
+    reports use ``YYYY-MM``, quarterly ``YYYY-Qn``) with ``data/`` (inputs), ``<name>.ipynb`` (executed,
+    for debugging) and ``<name>.html``. Re-running overwrites the same files. ``timeout_s`` bounds each
+    cell.
 
     papermill changes the process's working directory while the kernel runs, so do not render from
     several threads of one process at once (separate processes are fine).
@@ -219,13 +224,13 @@ def render_service_report(
 
     moment = _naive_utc(as_of)
     root = reports_dir.resolve()
-    folder = root / moment.strftime("%Y-%m-%d") / safe_slug(service)
+    folder = root / safe_slug(period or moment.strftime("%Y-%m-%d")) / safe_slug(service)
     if not folder.resolve().is_relative_to(root):  # safe_slug guarantees this; a report must never escape.
         raise ValueError(f"report folder {folder} is outside {root}")
     data_dir = folder / "data"
     statuses_path, hourly_path = write_report_inputs(data_dir, service, statuses, hourly)
-    notebook_path = folder / "report.ipynb"
-    html_path = folder / "report.html"
+    notebook_path = folder / f"{safe_slug(name)}.ipynb"
+    html_path = folder / f"{safe_slug(name)}.html"
     # A failed re-run must not leave the previous page looking current to whoever mails it.
     html_path.unlink(missing_ok=True)
     pm.execute_notebook(
@@ -246,7 +251,7 @@ def render_service_report(
         execution_timeout=timeout_s,
         kernel_manager_class=_kernel_manager_class(),
     )
-    page = notebook_to_html(notebook_path, title=f"{service} — SLO report")
+    page = notebook_to_html(notebook_path, title=title or f"{service} — SLO report")
     # Write then rename: a mailer polling the folder sees no page or a whole one, never half of it.
     tmp = html_path.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")

@@ -1,6 +1,7 @@
 """Group ``reports``: rendered HTML SLO reports per service (papermill notebook on a real kernel): the
 current one on every run, and monthly and quarterly ones as partitions (schedules and backfills)."""
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,10 +18,19 @@ from dagster import (
 from pydantic import Field
 
 from pipelines.markdown import markdown_table
+from pipelines.report_mail import (
+    delivery_key,
+    load_recipients,
+    report_email,
+    send_report,
+    smtp_sender_from_env,
+    smtp_settings_from_env,
+)
 from pipelines.resources import SloscopeResource
 from pipelines.settings import load_settings
+from pipelines.slo.artefacts import ArtefactError, html_to_pdf, write_index
 from pipelines.slo.budget import ObjectiveStatus, evaluate
-from pipelines.slo.report import render_service_report
+from pipelines.slo.report import render_service_report, safe_slug
 from pipelines.workflows import current_status, report_hourly
 
 _SETTINGS = load_settings()
@@ -77,14 +87,63 @@ def _render(
         )
         context.log.info(f"rendered {path}")
         rendered.append((service, str(path)))
+    write_index(Path(sloscope.reports))
     return MaterializeResult(
         metadata={
             "reports": len(rendered),
             "as_of": as_of.isoformat() + "Z",
             "paths": MetadataValue.md(markdown_table(("service", "report"), rendered)),
+            "index": MetadataValue.path(str(Path(sloscope.reports) / "index.html")),
             **({"first_report": MetadataValue.path(rendered[0][1])} if rendered else {}),
         }
     )
+
+
+def _publish(
+    context: AssetExecutionContext,
+    sloscope: SloscopeResource,
+    result: MaterializeResult,
+    *,
+    report_type: str,
+    period: str,
+) -> MaterializeResult:
+    """PDF beside each period report, the index, and the email to its recipients (once per period)."""
+    metadata = dict(result.metadata or {})
+    pages = sorted(Path(sloscope.reports).resolve().glob(f"{safe_slug(period)}/*/{report_type}.html"))
+    pdfs, outcomes = 0, {}
+    recipients = load_recipients(Path(sloscope.report_recipients) if sloscope.report_recipients else None)
+    env = dict(os.environ)
+    for page in pages:
+        service = page.parent.name
+        pdf = page.with_suffix(".pdf")
+        try:
+            html_to_pdf(page, pdf)
+            pdfs += 1
+        except ArtefactError as exc:
+            # The HTML report stands alone; a missing PDF converter must not lose it.
+            context.log.warning(f"{page}: no PDF: {exc}")
+            pdf = None
+        to = recipients.for_report(service, report_type)
+        if not to or pdf is None:
+            continue
+        settings = load_settings()
+        message = report_email(
+            page, pdf, service=service, report_type=report_type, period=period,
+            sender=smtp_sender_from_env(env, base=settings.smtp), recipients=to,
+        )  # fmt: skip
+        key = delivery_key(service=service, report_type=report_type, period=period, recipients=to)
+        with sloscope.connect() as con:
+            outcome = send_report(
+                con, message, key=key, settings=smtp_settings_from_env(env, base=settings.smtp), env=env
+            )
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "failed":
+            context.log.error(
+                f"{service} {report_type} report for {period}: email failed (see report_deliveries)"
+            )
+    write_index(Path(sloscope.reports))
+    metadata.update({"pdfs": pdfs, **{f"emails_{k}": v for k, v in sorted(outcomes.items())}})
+    return MaterializeResult(metadata=metadata)
 
 
 @asset(
@@ -119,33 +178,38 @@ def _evaluate_at(sloscope: SloscopeResource, as_of: datetime) -> list[ObjectiveS
 
 @asset(
     group_name="reports",
-    kinds={"papermill", "html"},
+    kinds={"papermill", "html", "pdf"},
     partitions_def=monthly_partitions,
     deps=[AssetKey("slo_hourly")],
 )
 def monthly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) -> MaterializeResult:
-    """Each service's SLO report as of the end of the month (the team's time zone), under
-    reports/<YYYY-MM>/<service>/monthly.html; backfill any past month from the UI."""
+    """Each service's SLO report as of the end of the month (the team's time zone), as HTML and PDF under
+    reports/<YYYY-MM>/<service>/, listed in reports/index.html and emailed once to its recipients;
+    backfill any past month from the UI."""
     start = context.partition_time_window.start
     as_of = _period_end(context)
-    return _render(
-        context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=start.strftime("%Y-%m"),
+    period = start.strftime("%Y-%m")
+    result = _render(
+        context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=period,
         name="monthly", label=f"monthly SLO report, {start:%B %Y}",
     )  # fmt: skip
+    return _publish(context, sloscope, result, report_type="monthly", period=period)
 
 
 @asset(
     group_name="reports",
-    kinds={"papermill", "html"},
+    kinds={"papermill", "html", "pdf"},
     partitions_def=quarterly_partitions,
     deps=[AssetKey("slo_hourly")],
 )
 def quarterly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) -> MaterializeResult:
-    """Each service's SLO report as of the end of the quarter, under reports/<YYYY-Qn>/<service>/."""
+    """Each service's SLO report as of the end of the quarter, as HTML and PDF under
+    reports/<YYYY-Qn>/<service>/, indexed and emailed once to its recipients."""
     start = context.partition_time_window.start
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
     as_of = _period_end(context)
-    return _render(
+    result = _render(
         context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=quarter, name="quarterly",
         label=f"quarterly reliability review, {quarter}",
     )  # fmt: skip
+    return _publish(context, sloscope, result, report_type="quarterly", period=quarter)

@@ -7,6 +7,7 @@ from dagster import Definitions, in_process_executor
 from assets.alerts import ALERT_CHECKS, alert_backtest, incidents
 from assets.analytics import ANALYTICS_ASSETS
 from assets.budget import slo_alerts, slo_hourly, slo_status
+from assets.dashboard import slo_dashboard
 from assets.history import slo_history
 from assets.ingest import pulled_sources, raw_measurements
 from assets.quality import ALL_CHECKS
@@ -46,6 +47,7 @@ ALL_ASSETS = [
     alert_backtest,
     *ANALYTICS_ASSETS,
     service_reports,
+    slo_dashboard,
 ]
 # Partitioned by day, month or quarter: materialised by partition (their jobs, schedules, backfills).
 PARTITIONED_ASSETS = [slo_history, monthly_reports, quarterly_reports]

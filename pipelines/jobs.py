@@ -17,8 +17,8 @@ sloscope_job = define_asset_job(
 
 evaluate_job = define_asset_job(
     "evaluate_job",
-    selection=AssetSelection.groups("ingest", "slo", "sli", "budget", "alerts"),
-    description="Everything but the reports and history: ingest, evaluate, alert and notify.",
+    selection=AssetSelection.groups("ingest", "slo", "sli", "budget", "alerts", "dashboard"),
+    description="Everything but the reports and history: ingest, evaluate, alert, notify, dashboard.",
 )
 
 history_job = define_asset_job(

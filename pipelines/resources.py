@@ -24,6 +24,7 @@ class SloscopeResource(ConfigurableResource):
     policies: str = ""
     alerting: str = ""
     sources: str = ""
+    report_recipients: str = ""
     at_risk_remaining: float = 0.25
     max_clock_skew_seconds: int = 300
     kernel_name: str = "sloscope"
@@ -38,6 +39,7 @@ class SloscopeResource(ConfigurableResource):
             policies=str(settings.policies),
             alerting=str(settings.alerting) if settings.alerting else "",
             sources=str(settings.sources) if settings.sources else "",
+            report_recipients=str(settings.report_recipients) if settings.report_recipients else "",
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
         )

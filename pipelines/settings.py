@@ -42,6 +42,7 @@ class Settings:
     policies: Path
     alerting: Path | None = None
     sources: Path | None = None
+    report_recipients: Path | None = None
     evaluate_interval_minutes: int = 15
     max_clock_skew_seconds: int = 300
     at_risk_remaining: float = 0.25
@@ -59,6 +60,7 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("paths", "policies"): ("SLOSCOPE_POLICIES", Path),
     ("paths", "alerting"): ("SLOSCOPE_ALERTING", Path),
     ("paths", "sources"): ("SLOSCOPE_SOURCES", Path),
+    ("paths", "report_recipients"): ("SLOSCOPE_REPORT_RECIPIENTS", Path),
     ("evaluation", "interval_minutes"): ("SLOSCOPE_EVALUATE_INTERVAL_MINUTES", int),
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
@@ -145,6 +147,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         policies=path_of("policies", "data/policies.yaml"),
         alerting=path_of("alerting", "data/alerting.yaml"),
         sources=path_of("sources", "data/sources.yaml"),
+        report_recipients=path_of("report_recipients", "data/report_recipients.yaml"),
         evaluate_interval_minutes=interval,
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,

@@ -398,3 +398,20 @@ CREATE TABLE IF NOT EXISTS slo_forecasts (
     next_window_end TIMESTAMP, next_window_probability_exhausted DOUBLE, incidents_detected BIGINT,
     trend_weight DOUBLE, exhaustion_histogram VARCHAR NOT NULL
 );
+
+-- Delivery log for emailed reports (pipelines/report_mail.py): one row per SMTP attempt. A report counts as delivered for its
+-- key once a row with outcome 'sent' exists, so a re-run of the same period sends nothing.
+-- key: report type / service / period / hash of the sorted recipient addresses.
+-- outcome: sent | retryable_error | permanent_error. detail holds the scrubbed MailError text.
+CREATE TABLE IF NOT EXISTS report_deliveries (
+    key         VARCHAR NOT NULL,
+    service     VARCHAR,
+    report_type VARCHAR,
+    period      VARCHAR,
+    recipients  VARCHAR NOT NULL,   -- comma-separated envelope recipients
+    message_id  VARCHAR NOT NULL,
+    attempt     INTEGER NOT NULL,   -- 1, 2, ... within one send_report call
+    outcome     VARCHAR NOT NULL,
+    detail      VARCHAR,
+    "at"        TIMESTAMP NOT NULL  -- naive UTC (quoted: AT is a keyword in DuckDB)
+);

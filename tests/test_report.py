@@ -403,7 +403,10 @@ def test_render_with_no_data_at_all(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_monthly_report_partition_renders_the_month(tmp_path: Path) -> None:
+def test_monthly_report_partition_renders_the_month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import email
+    import email.policy
+    import shutil
     from datetime import timedelta
 
     from dagster import DagsterInstance, materialize
@@ -440,11 +443,13 @@ spec:
   objectives: [{displayName: "98%", target: 0.98}]
 """,
     )
+    write(tmp_path / "recipients.yaml", "default: {monthly: [sre@example.com]}\n")
     resource = SloscopeResource(
         warehouse=str(tmp_path / "w.duckdb"),
         landing=str(tmp_path / "landing"),
         reports=str(tmp_path / "reports"),
         slos=str(tmp_path / "slos"),
+        report_recipients=str(tmp_path / "recipients.yaml"),
     )
     slos = load_slos(tmp_path / "slos")
     with open_warehouse(resource.warehouse) as con:
@@ -452,13 +457,50 @@ spec:
         workflows.refresh(con, slos)
         workflows.store_objectives(con, slos)
         workflows.store_hourly(con, slos, datetime(2026, 7, 1))
-    with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            [monthly_reports], resources={"sloscope": resource}, instance=instance, partition_key="2026-06-01"
-        )
-    assert result.success
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            received.append(envelope.content)
+            return "250 OK"
+
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("SLOSCOPE_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SLOSCOPE_SMTP_PORT", str(port))
+    monkeypatch.setenv("SLOSCOPE_SMTP_TLS", "none")
+    monkeypatch.setenv("SLOSCOPE_SMTP_SENDER", "sloscope@example.com")
+    try:
+        for _ in range(2):  # a re-run of the same month renders again but does not mail twice
+            with DagsterInstance.ephemeral() as instance:
+                result = materialize(
+                    [monthly_reports],
+                    resources={"sloscope": resource},
+                    instance=instance,
+                    partition_key="2026-06-01",
+                )
+            assert result.success
+    finally:
+        controller.stop()
     page = tmp_path / "reports" / "2026-06" / "shop" / "monthly.html"
     html = page.read_text(encoding="utf-8")
     assert "shop — monthly SLO report, June 2026" in html
     # As of 1 July 00:00: the 28 days before hold 99 good of every 100, an SLI of 99.000%.
     assert "99.000%" in html
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "2026-06/shop/monthly.html" in index
+    if shutil.which("chromium"):
+        assert page.with_suffix(".pdf").read_bytes().startswith(b"%PDF-")
+        assert "2026-06/shop/monthly.pdf" in index
+        assert len(received) == 1
+        message = email.message_from_bytes(received[0], policy=email.policy.default)
+        assert message["Subject"] == "[sloscope] shop — monthly SLO report, June 2026"
+        names = sorted(part.get_filename() for part in message.iter_attachments())
+        assert names == ["shop-monthly-2026-06.html", "shop-monthly-2026-06.pdf"]

@@ -62,6 +62,7 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
         print("\nreports:")
         for service in sorted({s.service for s in statuses}):
             print(f"  {Path(settings.reports) / day / safe_slug(service) / 'report.html'}")
+        print(f"\ndashboard (offline): {Path(settings.reports) / 'dashboard' / 'index.html'}")
     print(
         f"\ndaily history: the last {HISTORY_DAYS} days in slo_history (sloscope history --from ... --to ...)"
     )

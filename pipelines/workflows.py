@@ -472,9 +472,10 @@ def pull_sources(sources_file: Path | None, slos_dir: Path, landing: Path, until
     from pipelines.sources.config import load_sources
 
     configured = load_sources(sources_file, load_catalog(slos_dir))
+    moment = until if until.tzinfo else until.replace(tzinfo=UTC)  # the warehouse's naive times are UTC
     written: list[Path] = []
     for source in configured.sources:
-        written += source.pull(landing, until)
+        written += source.pull(landing, moment)
     return written
 
 

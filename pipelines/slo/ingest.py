@@ -483,7 +483,12 @@ def ingest_file(
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {reason}")
     try:
         if fmt.startswith("plugin:"):
-            staging = _staging_of(_PLUGINS[path.suffix.lower()].read(raw, path))
+            plugin = _PLUGINS[path.suffix.lower()]
+            try:
+                records = plugin.read(raw, path)
+            except Exception as exc:  # a plugin may fail in any way: this file fails, the others load
+                raise UnreadableFile(f"source plugin {plugin.name!r} could not read it: {exc}") from exc
+            staging = _staging_of(records)
         else:
             staging = _READERS[fmt](raw)
     except UnreadableFile as exc:

@@ -179,7 +179,8 @@ def _alert_group(slo: SloDefinition, catalog: Sequence[BurnRateRule]) -> dict[st
             f"({RECORD_PREFIX}{short_w}{selector} >= {threshold})"
         )
         alert_labels = {
-            **labels,
+            # Prometheus expands templates in alert labels: names from config must stay literal.
+            **{k: _template_literal(v) for k, v in labels.items()},
             "severity": rule.severity,
             **{label_name(k): str(v) for k, v in (sloth.get("labels") or {}).items()},
             **{label_name(k): str(v) for k, v in (part.get("labels") or {}).items()},

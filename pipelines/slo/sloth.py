@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from pipelines.slo.policies import DuplicateKeyError, StrictLoader
 from pipelines.slo.spec import SloDefinition, parse_documents
 from pipelines.slo.windows import RollingWindow
 
@@ -368,7 +369,10 @@ def import_sloth(text: str, source: str) -> str:
     problem; the output is checked with sloscope's own parser before it is returned, so it always loads.
     """
     try:
-        loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+        # StrictLoader (a SafeLoader): a key given twice is an error, not "the last one wins".
+        loaded = [d for d in yaml.load_all(text, Loader=StrictLoader) if d is not None]
+    except DuplicateKeyError as exc:
+        raise SlothError([f"{source}: {exc}"]) from exc
     except yaml.YAMLError as exc:
         raise SlothError([f"{source}: not valid YAML: {exc}"]) from exc
     problems = _Problems(source)

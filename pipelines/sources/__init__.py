@@ -29,6 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 GROUP = "sloscope.sources"
+# The formats sloscope reads itself (pipelines.slo.ingest.BUILT_IN_FORMATS); a plugin cannot take them over.
+BUILT_IN_SUFFIXES = frozenset({".csv", ".parquet", ".pq", ".ndjson", ".jsonl"})
 
 
 @dataclass
@@ -104,6 +106,11 @@ def load_registry() -> Registry:
         if isinstance(source, FileSource):
             for suffix in source.suffixes:
                 suffix = suffix.lower()
+                if suffix in BUILT_IN_SUFFIXES:
+                    registry.problems.append(
+                        f"source plugin {entry.name!r}: suffix {suffix} is a built-in format; ignored"
+                    )
+                    continue
                 if suffix in registry.file_sources:
                     registry.problems.append(
                         f"source plugin {entry.name!r}: suffix {suffix} is already read by "

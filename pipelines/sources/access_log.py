@@ -72,7 +72,9 @@ _POSITIONAL = re.compile(
     r'(?:\s*"' + _QUOTED + r'")*\s+(\d+(?:\.\d+)?|-)(?:\s+(' + _UPSTREAM_LIST + r"))?\s*"
 )
 # ... or key=value pairs (rt=, urt=, uct=, ...) mixed with quoted fields; or quoted fields alone.
-_KEY_VALUES = re.compile(r'(?:\s*(?:"' + _QUOTED + r'"|\w+=(?:"[^"]*"|[^\s"]*)))*\s*')
+# The unquoted value excludes "=" too: otherwise "a=a=a=..." splits in exponentially many ways before a
+# stray quote makes the match fail (catastrophic backtracking on one bad line).
+_KEY_VALUES = re.compile(r'(?:\s*(?:"' + _QUOTED + r'"|\w+=(?:"[^"]*"|[^\s"=]*)))*\s*')
 _PAIR = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s"]*))')
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _REQUEST_TIME_KEYS = ("rt", "request_time")
@@ -114,8 +116,9 @@ def _path_template(target: str) -> str:
             return "*"
         path = path[absolute.end() :] or "/"
     template = _ID_SEGMENT.sub(":id", path)
-    if len(template) > MAX_OPERATION_CHARS - 10:  # room for the method
-        template = template[: MAX_OPERATION_CHARS - 11] + "…"
+    # Room for the longest method allowed (20 characters) and its space, so "METHOD template" fits.
+    if len(template) > MAX_OPERATION_CHARS - 21:
+        template = template[: MAX_OPERATION_CHARS - 22] + "…"
     return template
 
 

@@ -32,6 +32,7 @@ summed increases are rounded to whole numbers because the counts schema takes wh
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -55,7 +56,7 @@ _STATE_VERSION = 1
 _SECRET_KEYS = frozenset({"bearertoken", "token", "password", "apikey", "api_key", "secret", "authorization"})
 
 
-class PrometheusSourceError(RuntimeError):
+class PrometheusSourceError(ValueError):
     """A pull cannot go on: the API answered with an error, timed out, or the configuration is wrong.
 
     Messages name the server (without credentials) and the query, never a token."""
@@ -431,10 +432,11 @@ class PrometheusSource:
                 _iso(start_ms),
                 _iso(end_ms),
             )
-        path = (
-            folder
-            / f"{_slug(spec.service)}-{_slug(spec.operation)}-{_compact(start_ms)}-{_compact(end_ms)}.csv"
-        )
+        # Named by series and start only: names that slug alike stay apart (the hash), and a pull that
+        # re-runs after a crash (before its state was saved) rewrites the same path, whose new content
+        # replaces the old rows on ingestion instead of adding to them.
+        identity = hashlib.sha256(f"{spec.service}\x00{spec.operation}".encode()).hexdigest()[:8]
+        path = folder / f"{_slug(spec.service)}-{_slug(spec.operation)}-{identity}-{_compact(start_ms)}.csv"
         _atomic_write(path, buffer.getvalue())
         return path
 

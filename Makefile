@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/anomaly_eval.py
 	$(BIN)/python benchmarks/forecast_calibration.py --quick
 	$(BIN)/python benchmarks/access_log_speed.py
+	$(BIN)/python benchmarks/report_speed.py
 
 clean:
 	rm -rf $(VENV) .dagster_home data/warehouse data/landing reports/*/

@@ -30,7 +30,8 @@ from pipelines.resources import SloscopeResource
 from pipelines.settings import load_settings
 from pipelines.slo.artefacts import ArtefactError, html_to_pdf, write_index
 from pipelines.slo.budget import ObjectiveStatus, evaluate
-from pipelines.slo.report import render_service_report, safe_slug
+from pipelines.slo.portfolio import portfolio_inputs, render_portfolio_report
+from pipelines.slo.report import render_service_report, report_extras, safe_slug
 from pipelines.workflows import current_status, report_hourly
 
 _SETTINGS = load_settings()
@@ -67,6 +68,8 @@ def _render(
     wanted = sorted({s.service for s in statuses} if not services else set(services))
     with sloscope.connect() as con:
         hourly = {service: report_hourly(con, service) for service in wanted}
+        # Trends, anomalies, forecasts, backtests and achieved history, cut off at the report's as-of.
+        extras = {service: report_extras(con, service, as_of) for service in wanted}
     # The warehouse connection is closed before kernels start: DuckDB allows one process at a time.
     rendered: list[tuple[str, str]] = []
     for service in wanted:
@@ -84,6 +87,7 @@ def _render(
             period=period,
             name=name,
             title=f"{service} — {label}",
+            extras=extras[service],
         )
         context.log.info(f"rendered {path}")
         rendered.append((service, str(path)))
@@ -99,6 +103,29 @@ def _render(
     )
 
 
+PORTFOLIO = "all-services"
+
+
+def _portfolio(
+    context: AssetExecutionContext, sloscope: SloscopeResource, start: datetime, end: datetime, period: str
+) -> dict[str, str]:
+    """The executive summary, SLA compliance report and incident digest of the period (all services)."""
+    slos = sloscope.load_slos()
+    with sloscope.connect(read_only=True) as con:
+        inputs = portfolio_inputs(
+            con, slos, period_start=start, period_end=end, at_risk_remaining=sloscope.at_risk_remaining,
+            policies=sloscope.load_policies(),
+        )  # fmt: skip
+    pages = {}
+    for kind in ("executive", "sla", "incidents"):
+        path = render_portfolio_report(
+            kind, inputs, Path(sloscope.reports), period=period, kernel_name=sloscope.kernel_name
+        )
+        context.log.info(f"rendered {path}")
+        pages[kind] = str(path)
+    return pages
+
+
 def _publish(
     context: AssetExecutionContext,
     sloscope: SloscopeResource,
@@ -110,6 +137,12 @@ def _publish(
     """PDF beside each period report, the index, and the email to its recipients (once per period)."""
     metadata = dict(result.metadata or {})
     pages = sorted(Path(sloscope.reports).resolve().glob(f"{safe_slug(period)}/*/{report_type}.html"))
+    # The cross-service reports of the period get a PDF too (they are not mailed per service).
+    for page in sorted(Path(sloscope.reports).resolve().glob(f"{safe_slug(period)}/{PORTFOLIO}/*.html")):
+        try:
+            html_to_pdf(page, page.with_suffix(".pdf"))
+        except ArtefactError as exc:
+            context.log.warning(f"{page}: no PDF: {exc}")
     pdfs, outcomes = 0, {}
     recipients = load_recipients(Path(sloscope.report_recipients) if sloscope.report_recipients else None)
     env = dict(os.environ)
@@ -147,7 +180,18 @@ def _publish(
 
 
 @asset(
-    group_name="reports", kinds={"papermill", "html"}, deps=[AssetKey("slo_status"), AssetKey("slo_hourly")]
+    group_name="reports",
+    kinds={"papermill", "html"},
+    # The analytics and backtests first, so the report's trend, forecast and recommendation sections are
+    # as fresh as its numbers.
+    deps=[
+        AssetKey("slo_status"),
+        AssetKey("slo_hourly"),
+        AssetKey("slo_seasonality"),
+        AssetKey("slo_anomalies"),
+        AssetKey("slo_forecasts"),
+        AssetKey("alert_backtest"),
+    ],
 )
 def service_reports(
     context: AssetExecutionContext, sloscope: SloscopeResource, config: ReportConfig
@@ -189,11 +233,15 @@ def monthly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) 
     start = context.partition_time_window.start
     as_of = _period_end(context)
     period = start.strftime("%Y-%m")
+    portfolio = _portfolio(context, sloscope, start.astimezone(UTC).replace(tzinfo=None), as_of, period)
     result = _render(
         context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=period,
         name="monthly", label=f"monthly SLO report, {start:%B %Y}",
     )  # fmt: skip
-    return _publish(context, sloscope, result, report_type="monthly", period=period)
+    result = _publish(context, sloscope, result, report_type="monthly", period=period)
+    return MaterializeResult(
+        metadata={**(result.metadata or {}), **{kind: MetadataValue.path(p) for kind, p in portfolio.items()}}
+    )
 
 
 @asset(
@@ -208,8 +256,12 @@ def quarterly_reports(context: AssetExecutionContext, sloscope: SloscopeResource
     start = context.partition_time_window.start
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
     as_of = _period_end(context)
+    portfolio = _portfolio(context, sloscope, start.astimezone(UTC).replace(tzinfo=None), as_of, quarter)
     result = _render(
         context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=quarter, name="quarterly",
         label=f"quarterly reliability review, {quarter}",
     )  # fmt: skip
-    return _publish(context, sloscope, result, report_type="quarterly", period=quarter)
+    result = _publish(context, sloscope, result, report_type="quarterly", period=quarter)
+    return MaterializeResult(
+        metadata={**(result.metadata or {}), **{kind: MetadataValue.path(p) for kind, p in portfolio.items()}}
+    )

@@ -30,6 +30,7 @@ from pipelines.resources import SloscopeResource
 from pipelines.settings import load_settings
 from pipelines.slo.artefacts import ArtefactError, html_to_pdf, write_index
 from pipelines.slo.budget import ObjectiveStatus, evaluate
+from pipelines.slo.portfolio import FOLDER as PORTFOLIO_FOLDER
 from pipelines.slo.portfolio import portfolio_inputs, render_portfolio_report
 from pipelines.slo.report import render_service_report, report_extras, safe_slug
 from pipelines.workflows import current_status, report_hourly
@@ -64,7 +65,8 @@ def _render(
     name: str,
     label: str,
     services: list[str] | None = None,
-) -> MaterializeResult:
+) -> tuple[MaterializeResult, list[tuple[str, str]]]:
+    """Render each service's report; the result for the UI, and (service name, page path) pairs."""
     wanted = sorted({s.service for s in statuses} if not services else set(services))
     with sloscope.connect() as con:
         hourly = {service: report_hourly(con, service) for service in wanted}
@@ -92,7 +94,7 @@ def _render(
         context.log.info(f"rendered {path}")
         rendered.append((service, str(path)))
     write_index(Path(sloscope.reports))
-    return MaterializeResult(
+    result = MaterializeResult(
         metadata={
             "reports": len(rendered),
             "as_of": as_of.isoformat() + "Z",
@@ -101,9 +103,10 @@ def _render(
             **({"first_report": MetadataValue.path(rendered[0][1])} if rendered else {}),
         }
     )
+    return result, rendered
 
 
-PORTFOLIO = "all-services"
+PORTFOLIO = PORTFOLIO_FOLDER
 
 
 def _portfolio(
@@ -130,13 +133,14 @@ def _publish(
     context: AssetExecutionContext,
     sloscope: SloscopeResource,
     result: MaterializeResult,
+    rendered: list[tuple[str, str]],
     *,
     report_type: str,
     period: str,
 ) -> MaterializeResult:
-    """PDF beside each period report, the index, and the email to its recipients (once per period)."""
+    """PDF beside each period report, the index, and the email to its recipients (once per period).
+    Recipients, subjects and delivery keys use the service's real name, not its folder's slug."""
     metadata = dict(result.metadata or {})
-    pages = sorted(Path(sloscope.reports).resolve().glob(f"{safe_slug(period)}/*/{report_type}.html"))
     # The cross-service reports of the period get a PDF too (they are not mailed per service).
     for page in sorted(Path(sloscope.reports).resolve().glob(f"{safe_slug(period)}/{PORTFOLIO}/*.html")):
         try:
@@ -146,24 +150,34 @@ def _publish(
     pdfs, outcomes = 0, {}
     recipients = load_recipients(Path(sloscope.report_recipients) if sloscope.report_recipients else None)
     env = dict(os.environ)
-    for page in pages:
-        service = page.parent.name
-        pdf = page.with_suffix(".pdf")
+    for service, page_text in rendered:
+        page = Path(page_text)
+        pdf: Path | None = page.with_suffix(".pdf")
         try:
-            html_to_pdf(page, pdf)
+            html_to_pdf(page, pdf)  # type: ignore[arg-type]
             pdfs += 1
         except ArtefactError as exc:
             # The HTML report stands alone; a missing PDF converter must not lose it.
             context.log.warning(f"{page}: no PDF: {exc}")
             pdf = None
         to = recipients.for_report(service, report_type)
-        if not to or pdf is None:
+        if not to:
+            continue
+        if pdf is None:
+            context.log.error(f"{service} {report_type} report for {period}: not emailed, its PDF failed")
+            outcomes["not_sent_no_pdf"] = outcomes.get("not_sent_no_pdf", 0) + 1
             continue
         settings = load_settings()
-        message = report_email(
-            page, pdf, service=service, report_type=report_type, period=period,
-            sender=smtp_sender_from_env(env, base=settings.smtp), recipients=to,
-        )  # fmt: skip
+        try:
+            message = report_email(
+                page, pdf, service=service, report_type=report_type, period=period,
+                sender=smtp_sender_from_env(env, base=settings.smtp), recipients=to,
+            )  # fmt: skip
+        except ValueError as exc:
+            # One service's unmailable report (a name that cannot be a header) must not stop the others.
+            context.log.error(f"{service} {report_type} report for {period}: not emailed: {exc}")
+            outcomes["failed"] = outcomes.get("failed", 0) + 1
+            continue
         key = delivery_key(service=service, report_type=report_type, period=period, recipients=to)
         with sloscope.connect() as con:
             outcome = send_report(
@@ -201,10 +215,11 @@ def service_reports(
     with sloscope.connect() as con:
         statuses = current_status(con)
     as_of = statuses[0].window_end if statuses else datetime.now(UTC).replace(tzinfo=None)
-    return _render(
+    result, _ = _render(
         context, sloscope, statuses, as_of, period=None, name="report", label="SLO report",
         services=config.services or None,
     )  # fmt: skip
+    return result
 
 
 def _period_end(context: AssetExecutionContext) -> datetime:
@@ -234,11 +249,11 @@ def monthly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) 
     as_of = _period_end(context)
     period = start.strftime("%Y-%m")
     portfolio = _portfolio(context, sloscope, start.astimezone(UTC).replace(tzinfo=None), as_of, period)
-    result = _render(
+    result, rendered = _render(
         context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=period,
         name="monthly", label=f"monthly SLO report, {start:%B %Y}",
     )  # fmt: skip
-    result = _publish(context, sloscope, result, report_type="monthly", period=period)
+    result = _publish(context, sloscope, result, rendered, report_type="monthly", period=period)
     return MaterializeResult(
         metadata={**(result.metadata or {}), **{kind: MetadataValue.path(p) for kind, p in portfolio.items()}}
     )
@@ -252,16 +267,18 @@ def monthly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) 
 )
 def quarterly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) -> MaterializeResult:
     """Each service's SLO report as of the end of the quarter, as HTML and PDF under
-    reports/<YYYY-Qn>/<service>/, indexed and emailed once to its recipients."""
+    reports/<yyyy-qn>/<service>/, indexed and emailed once to its recipients."""
     start = context.partition_time_window.start
     quarter = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    # Folders are lower-case slugs: "2026-q3" (an upper-case name would be hashed to keep it unique).
+    folder = quarter.lower()
     as_of = _period_end(context)
-    portfolio = _portfolio(context, sloscope, start.astimezone(UTC).replace(tzinfo=None), as_of, quarter)
-    result = _render(
-        context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=quarter, name="quarterly",
+    portfolio = _portfolio(context, sloscope, start.astimezone(UTC).replace(tzinfo=None), as_of, folder)
+    result, rendered = _render(
+        context, sloscope, _evaluate_at(sloscope, as_of), as_of, period=folder, name="quarterly",
         label=f"quarterly reliability review, {quarter}",
     )  # fmt: skip
-    result = _publish(context, sloscope, result, report_type="quarterly", period=quarter)
+    result = _publish(context, sloscope, result, rendered, report_type="quarterly", period=folder)
     return MaterializeResult(
         metadata={**(result.metadata or {}), **{kind: MetadataValue.path(p) for kind, p in portfolio.items()}}
     )

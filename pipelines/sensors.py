@@ -45,6 +45,24 @@ def landing_sensor(context: SensorEvaluationContext, sloscope: SloscopeResource)
     return RunRequest(run_key=run_key, tags={"sloscope/changed_files": str(len(changed))})
 
 
+def _json_or_none(text: str | None) -> object:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _breached(value: object) -> dict[str, list[str]]:
+    """A ``service -> [objective, ...]`` mapping from JSON, anything else (an older cursor) as empty."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(service): [str(o) for o in objectives]
+        for service, objectives in value.items()
+        if isinstance(objectives, list)
+    }
+
+
 def new_breaches(previous: dict[str, list[str]], current: dict[str, list[str]]) -> list[str]:
     """Services with an objective breached now that was not breached at the last look."""
     return sorted(
@@ -60,15 +78,18 @@ def breach_sensor(context: SensorEvaluationContext, sloscope: SloscopeResource):
     if not path.exists():
         return SkipReason(f"no evaluation yet ({path} does not exist)")
     try:
-        current = json.loads(path.read_text(encoding="utf-8")).get("breached", {})
+        written = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return SkipReason(f"cannot read {path}: {exc}")
-    previous = json.loads(context.cursor) if context.cursor else {}
+    current = _breached(written.get("breached") if isinstance(written, dict) else None)
+    previous = _breached(_json_or_none(context.cursor))
     services = new_breaches(previous, current)
     context.update_cursor(json.dumps(current, sort_keys=True))
     if not services:
         return SkipReason("no newly breached objectives")
-    run_key = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:16]
+    # The evaluation time is part of the key: a service that recovers and breaches again is a new run.
+    stamp = json.dumps({"as_of": written.get("as_of"), "breached": current}, sort_keys=True)
+    run_key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
     return RunRequest(
         run_key=run_key,
         run_config={"ops": {"service_reports": {"config": {"services": services}}}},

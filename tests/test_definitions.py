@@ -96,3 +96,30 @@ def test_breach_sensor_rerenders_only_newly_breached_services(tmp_path: Path) ->
         cursor=json.dumps({"checkout": ["a / 99%"]}), resources={"sloscope": resource}
     )
     assert isinstance(breach_sensor(seen), SkipReason)
+
+
+def test_breach_sensor_fires_again_after_a_recovery_and_survives_odd_cursors(tmp_path: Path) -> None:
+    import json
+
+    from dagster import SkipReason, build_sensor_context
+
+    from pipelines.resources import SloscopeResource
+    from pipelines.sensors import breach_sensor
+
+    resource = SloscopeResource(
+        warehouse=str(tmp_path / "w.duckdb"), landing=str(tmp_path), reports=str(tmp_path), slos=str(tmp_path)
+    )
+
+    def tick(as_of: str, breached: dict, cursor: str | None):  # type: ignore[no-untyped-def]
+        write(tmp_path / "breaches.json", json.dumps({"as_of": as_of, "breached": breached}))
+        context = build_sensor_context(cursor=cursor, resources={"sloscope": resource})
+        return breach_sensor(context), context.cursor
+
+    first, cursor = tick("2026-10-01T00:00:00Z", {"checkout": ["a / 99%"]}, None)
+    recovered, cursor = tick("2026-10-01T01:00:00Z", {}, cursor)
+    again, cursor = tick("2026-10-01T02:00:00Z", {"checkout": ["a / 99%"]}, cursor)
+    assert isinstance(recovered, SkipReason)
+    assert first.run_key != again.run_key  # a new breach is a new run, not a duplicate Dagster drops
+    for odd in ('["checkout"]', '{"checkout": true}', "not json"):
+        result, _ = tick("2026-10-01T03:00:00Z", {"checkout": ["a / 99%"]}, odd)
+        assert result.run_config == {"ops": {"service_reports": {"config": {"services": ["checkout"]}}}}

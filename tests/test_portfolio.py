@@ -246,7 +246,7 @@ def rendered(inputs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     out = {}
     for kind in portfolio.KINDS:
         path = portfolio.render_portfolio_report(kind, inputs, reports, period=PERIOD)
-        assert path == reports.resolve() / portfolio.safe_slug(PERIOD) / "all-services" / f"{kind}.html"
+        assert path == reports.resolve() / portfolio.safe_slug(PERIOD) / "All-services" / f"{kind}.html"
         out[kind] = path.read_text(encoding="utf-8")
         executed = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
         outputs = [o for c in executed.cells for o in c.get("outputs", [])]

@@ -498,8 +498,8 @@ spec:
     assert "2026-06/shop/monthly.html" in index
     # The month's cross-service reports, beside the per-service ones.
     for kind in ("executive", "sla", "incidents"):
-        assert (tmp_path / "reports" / "2026-06" / "all-services" / f"{kind}.html").exists()
-        assert f"2026-06/all-services/{kind}.html" in index
+        assert (tmp_path / "reports" / "2026-06" / "All-services" / f"{kind}.html").exists()
+        assert f"2026-06/All-services/{kind}.html" in index
     if shutil.which("chromium"):
         assert page.with_suffix(".pdf").read_bytes().startswith(b"%PDF-")
         assert "2026-06/shop/monthly.pdf" in index

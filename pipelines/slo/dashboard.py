@@ -629,7 +629,8 @@ table.alerts th, table.alerts td { padding: 4px 6px; border-bottom: 1px solid #e
   });
   // Drill-down by hash: open the <details> a card links to, also on load and on back/forward.
   function openTarget() {
-    var id = decodeURIComponent(window.location.hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(window.location.hash.slice(1)); } catch (e) { return; }  // a malformed hash
     var el = id ? document.getElementById(id) : null;
     if (el && el.tagName === "DETAILS") { el.open = true; }
   }

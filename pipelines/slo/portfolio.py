@@ -3,7 +3,7 @@
 Same delivery contract as the per-service report (:mod:`pipelines.slo.report`): a parameterised notebook
 run by papermill, charts rendered to inline SVG by vl-convert inside the kernel, the outputs wrapped into
 one standalone HTML page (no CDN, no script) written atomically to
-``reports/<period>/all-services/<kind>.html``.
+``reports/<period>/All-services/<kind>.html``.
 
 :func:`portfolio_inputs` gathers everything with read-only queries into one JSON-able dict, so the
 notebooks never touch DuckDB (a kernel holding a connection would block the single writer). Data shaping,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,7 +80,8 @@ TITLES = {
     "sla": "SLA compliance",
     "incidents": "Incident digest",
 }
-FOLDER = "all-services"
+# Upper-case letters: safe_slug never produces them, so no service's folder can be this one.
+FOLDER = "All-services"
 TOP_RISKS = 5
 CHART_WIDTH = 600
 _MAX_EVENTS = 40  # per incident in the digest: a flapping incident must not bury the rest of the page
@@ -188,14 +189,11 @@ def portfolio_inputs(
         "slo_history",
         "SELECT day, slo, display_name, service, objective, objective_index, target::DOUBLE AS target, "
         "good, total, sli, budget_consumed, budget_remaining, status FROM slo_history "
-        "WHERE day >= $start AND day < $end AND slo IN (SELECT unnest($slos)) "
-        "ORDER BY slo, objective_index, day",
-        # A day's row is evaluated as of the day's end: days ending inside the period belong to it.
-        {
-            "start": start.date(),
-            "end": (end - timedelta(microseconds=1)).date() + timedelta(days=1),
-            "slos": names,
-        },
+        "WHERE day + INTERVAL 12 HOUR >= $start AND day + INTERVAL 12 HOUR < $end "
+        "AND slo IN (SELECT unnest($slos)) ORDER BY slo, objective_index, day",
+        # History days are UTC days; a period in another time zone takes the days whose middle falls
+        # inside it (a Berlin March: 1 to 31 March, not 28 February).
+        {"start": start, "end": end, "slos": names},
         notes,
     )
 
@@ -885,7 +883,7 @@ def render_portfolio_report(
     kernel_name: str = KERNEL_NAME,
     timeout_s: int = 300,
 ) -> Path:
-    """Execute the kind's notebook and return ``reports_dir/<period>/all-services/<kind>.html``.
+    """Execute the kind's notebook and return ``reports_dir/<period>/All-services/<kind>.html``.
 
     The executed notebook (``<kind>.ipynb``) and its inputs (``data/<kind>.json``) stay beside the page for
     debugging. papermill changes the working directory while the kernel runs: do not render from several

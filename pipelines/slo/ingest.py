@@ -491,6 +491,9 @@ def ingest_file(
             staging = _staging_of(records)
         else:
             staging = _READERS[fmt](raw)
+        if any("\x00" in name for name in staging.frame.columns):
+            # A UTF-16 file or binary junk read as text: DuckDB and polars cannot even name such a column.
+            raise UnreadableFile("a column name contains a NUL character (a UTF-16 file, or not text?)")
     except UnreadableFile as exc:
         file_id = _record_file(con, base, status="failed", error=str(exc))
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {exc}")

@@ -540,7 +540,7 @@ def _validate(where: str, raw: Any) -> tuple[_Model | None, list[str]]:
     if not isinstance(raw, dict):
         return None, [f"{where}: expected a mapping (an OpenSLO document), got {type(raw).__name__}"]
     kind = raw.get("kind")
-    if kind not in _MODELS:
+    if not isinstance(kind, str) or kind not in _MODELS:  # a list or mapping kind is unhashable
         return None, [f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}"]
     try:
         return _MODELS[kind].model_validate(raw), []

@@ -150,6 +150,7 @@ def _publish(
     pdfs, outcomes = 0, {}
     recipients = load_recipients(Path(sloscope.report_recipients) if sloscope.report_recipients else None)
     env = dict(os.environ)
+    settings = load_settings()
     for service, page_text in rendered:
         page = Path(page_text)
         pdf: Path | None = page.with_suffix(".pdf")
@@ -167,7 +168,6 @@ def _publish(
             context.log.error(f"{service} {report_type} report for {period}: not emailed, its PDF failed")
             outcomes["not_sent_no_pdf"] = outcomes.get("not_sent_no_pdf", 0) + 1
             continue
-        settings = load_settings()
         try:
             message = report_email(
                 page, pdf, service=service, report_type=report_type, period=period,

@@ -30,7 +30,7 @@ from pipelines.slo.budget import (
     good_and_total,
     minute_series,
 )
-from pipelines.slo.forecast import BudgetForecast, forecast_for_window
+from pipelines.slo.forecast import BudgetForecast, forecast_for_window, hourly_arrays
 from pipelines.slo.seasonal import Analysis, SeasonalError, analyse
 from pipelines.slo.spec import SloDefinition
 from pipelines.warehouse import transaction
@@ -60,20 +60,6 @@ def _hourly_counts(con: duckdb.DuckDBPyConnection, slo: SloDefinition, end: date
     return good_and_total(con, slo, first.replace(minute=0, second=0, microsecond=0), end, grain="hour")
 
 
-def _hour_grid(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """good and total on every hour from the first to the last hour with data (0 where none)."""
-    stamps = frame["bucket_start"].to_numpy().astype("datetime64[us]")
-    first, last = stamps[0], stamps[-1]
-    hours = int((last - first) / np.timedelta64(1, "h")) + 1
-    grid = first + np.arange(hours) * np.timedelta64(1, "h")
-    index = ((stamps - first) / np.timedelta64(1, "h")).astype(np.int64)
-    good = np.zeros(hours, dtype=np.int64)
-    total = np.zeros(hours, dtype=np.int64)
-    good[index] = frame["good"].to_numpy()
-    total[index] = frame["total"].to_numpy()
-    return grid, good, total
-
-
 def _daily(stamps: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     days = stamps.astype("datetime64[D]")
     unique, inverse = np.unique(days, return_inverse=True)
@@ -101,13 +87,9 @@ def slo_series(
     frame = _hourly_counts(con, slo, end)
     if frame.is_empty():
         return []
-    stamps, good, total = _hour_grid(frame)
-    # Up to the end, even when the data stopped earlier: silent hours are hours without traffic.
-    missing = int((np.datetime64(end, "us") - stamps[-1]) / np.timedelta64(1, "h")) - 1
-    if missing > 0:
-        stamps = np.concatenate([stamps, stamps[-1] + (np.arange(missing) + 1) * np.timedelta64(1, "h")])
-        good = np.concatenate([good, np.zeros(missing, dtype=np.int64)])
-        total = np.concatenate([total, np.zeros(missing, dtype=np.int64)])
+    # Every hour from the first with data up to the end: silent hours are hours without traffic.
+    good, total, first = hourly_arrays(frame, end=end)
+    stamps = np.datetime64(first, "us") + np.arange(len(total)) * np.timedelta64(1, "h")
     if days is not None and len(stamps) > days * 24:
         stamps, good, total = stamps[-days * 24 :], good[-days * 24 :], total[-days * 24 :]
     points = total / RAW_SCALE if slo.raw_type is not None else total.astype(float)

@@ -90,3 +90,36 @@ def query_frame(con: duckdb.DuckDBPyConnection, query: str, params: dict | None 
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
         table = con.execute(query, params or {}).to_arrow_table()
     return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND schema_name = current_schema()",
+        {"t": table},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def optional_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    query: str,
+    params: dict,
+    notes: list[str],
+    *,
+    missing: str = "Table {table} does not exist in this warehouse.",
+    unreadable: str = "Could not read {table}: {error}",
+) -> list[dict]:
+    """Rows of a table a warehouse may lack (created by a later version, or a later asset): a missing or
+    older-shaped table gives no rows and a note for the reader (``missing`` / ``unreadable``), not an
+    error."""
+    if not table_exists(con, table):
+        notes.append(missing.format(table=table))
+        return []
+    try:
+        cursor = con.execute(query, params)
+    except duckdb.Error as exc:  # e.g. a column added after this warehouse was created
+        notes.append(unreadable.format(table=table, error=exc))
+        return []
+    columns = [d[0] for d in cursor.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

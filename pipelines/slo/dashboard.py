@@ -17,6 +17,7 @@ This module is Dagster-free and only reads the warehouse.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from jinja2 import Environment
 
 from pipelines.slo.budget import EvaluationError, ObjectiveStatus
 from pipelines.slo.report import safe_slug
+from pipelines.warehouse import optional_rows
 
 __all__ = [
     "BURN_DAYS",
@@ -149,28 +151,12 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t AND schema_name = current_schema()",
-        {"t": table},
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _rows(
-    con: duckdb.DuckDBPyConnection, table: str, sql: str, params: dict[str, Any], notes: list[str]
-) -> list[dict[str, Any]]:
-    """Rows of an optional table; a missing or older-shaped table gives no rows and a note, not an error."""
-    if not _table_exists(con, table):
-        notes.append(f"table {table} does not exist in this warehouse; its charts are left out")
-        return []
-    try:
-        cursor = con.execute(sql, params)
-    except duckdb.Error as exc:  # e.g. a column added after this warehouse was created
-        notes.append(f"could not read {table}: {exc}")
-        return []
-    columns = [d[0] for d in cursor.description or []]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+# The dashboard's own wording for what is left out.
+_rows = functools.partial(
+    optional_rows,
+    missing="table {table} does not exist in this warehouse; its charts are left out",
+    unreadable="could not read {table}: {error}",
+)
 
 
 def collect(con: duckdb.DuckDBPyConnection, *, as_of: datetime | None = None) -> DashboardData:

@@ -118,29 +118,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()
-    return bool(found and found[0])
-
-
 def _rows(
     con: duckdb.DuckDBPyConnection, table: str, sql: str, params: dict[str, Any], notes: list[str]
 ) -> list[dict[str, Any]]:
-    """Rows of an optional table; a missing or older-shaped table gives no rows and a note, not an error."""
-    import duckdb
+    """Rows of an optional table (see :func:`pipelines.warehouse.optional_rows`), JSON-able."""
+    from pipelines.warehouse import optional_rows
 
-    if not _table_exists(con, table):
-        notes.append(f"Table {table} does not exist in this warehouse.")
-        return []
-    try:
-        cursor = con.execute(sql, params)
-    except duckdb.Error as exc:  # e.g. a column added after this warehouse was created
-        notes.append(f"Could not read {table}: {exc}")
-        return []
-    columns = [d[0] for d in cursor.description or []]
-    return [_jsonable(dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
+    return [_jsonable(row) for row in optional_rows(con, table, sql, params, notes)]
 
 
 def _json_field(text: Any) -> Any:

@@ -759,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", help="error budget policies file (default from settings)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("latency", help="latency percentiles over any window (within 1% of exact)")
+    p = sub.add_parser("latency", help="latency percentiles over any window (within 1%% of exact)")
     p.add_argument("--service", action="append", required=True, help="service (repeat for several)")
     p.add_argument("--operation", action="append", help="operation (repeat for several; default all)")
     p.add_argument("--from", dest="start", required=True, help="window start, ISO-8601 with offset")

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import duckdb
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from pipelines.settings import Settings
 from pipelines.slo.alert_config import AlertingConfig, load_alerting
 from pipelines.slo.policies import PolicySet, load_policies
+from pipelines.slo.retention import RetentionPolicy, parse_retention
 from pipelines.slo.spec import SloDefinition, load_slos
 from pipelines.warehouse import open_warehouse
 
@@ -28,6 +30,14 @@ class SloscopeResource(ConfigurableResource):
     at_risk_remaining: float = 0.25
     max_clock_skew_seconds: int = 300
     kernel_name: str = "sloscope"
+    # Data-quality thresholds and retention; see QualitySettings and [retention] in sloscope.toml.
+    max_latency_ms: float = 600_000.0
+    completeness_tolerance: float = 0.05
+    completeness_hours: int = 24
+    freshness_minutes: int = 30
+    completeness_severity: str = "error"
+    freshness_severity: str = "warn"
+    retention: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SloscopeResource":
@@ -42,6 +52,13 @@ class SloscopeResource(ConfigurableResource):
             report_recipients=str(settings.report_recipients) if settings.report_recipients else "",
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
+            max_latency_ms=settings.quality.max_latency_ms,
+            completeness_tolerance=settings.quality.completeness_tolerance,
+            completeness_hours=settings.quality.completeness_hours,
+            freshness_minutes=settings.quality.freshness_minutes,
+            completeness_severity=settings.quality.completeness_severity,
+            freshness_severity=settings.quality.freshness_severity,
+            retention=dict(settings.retention),
         )
 
     @contextmanager
@@ -55,6 +72,10 @@ class SloscopeResource(ConfigurableResource):
     def load_policies(self) -> PolicySet:
         """The error budget policies file; the built-in defaults when none is configured or present."""
         return load_policies(Path(self.policies) if self.policies else None)
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The retention policy of the settings (defaults for tiers not given)."""
+        return parse_retention(self.retention, "settings [retention]")
 
     def load_alerting(self) -> AlertingConfig:
         """Alert rules, routes and channels; built-in defaults (no channels) when no file is configured."""

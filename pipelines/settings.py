@@ -34,6 +34,23 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """Thresholds of the data-quality suites (assets/quality.py)."""
+
+    # Latencies above this are implausible (a unit mix-up, a timeout sentinel) and fail the accuracy suite.
+    max_latency_ms: float = 600_000.0
+    # Completeness: share of the expected 1-minute buckets a series may miss over the last
+    # `completeness_hours` of its data before the check fails (0.05 = 5%).
+    completeness_tolerance: float = 0.05
+    completeness_hours: int = 24
+    # Timeliness: the newest data of every service is at most this old when the check runs.
+    freshness_minutes: int = 30
+    # "error" blocks downstream assets on failure; "warn" shows the failure and lets the run go on.
+    completeness_severity: str = "error"
+    freshness_severity: str = "warn"
+
+
+@dataclass(frozen=True)
 class Settings:
     warehouse: Path
     landing: Path
@@ -49,6 +66,9 @@ class Settings:
     history_start: str = "2026-06-01"
     report_time_zone: str = "UTC"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    # Tier -> "<N>d" or "forever", as written in [retention]; parsed by pipelines.slo.retention.
+    retention: dict[str, str] = field(default_factory=dict)
 
 
 # (section, key) -> (environment variable, type)
@@ -70,6 +90,17 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("smtp", "port"): ("SLOSCOPE_SMTP_PORT", int),
     ("smtp", "tls"): ("SLOSCOPE_SMTP_TLS", str),
     ("smtp", "sender"): ("SLOSCOPE_SMTP_SENDER", str),
+    ("quality", "max_latency_ms"): ("SLOSCOPE_QUALITY_MAX_LATENCY_MS", float),
+    ("quality", "completeness_tolerance"): ("SLOSCOPE_QUALITY_COMPLETENESS_TOLERANCE", float),
+    ("quality", "completeness_hours"): ("SLOSCOPE_QUALITY_COMPLETENESS_HOURS", int),
+    ("quality", "freshness_minutes"): ("SLOSCOPE_QUALITY_FRESHNESS_MINUTES", int),
+    ("quality", "completeness_severity"): ("SLOSCOPE_QUALITY_COMPLETENESS_SEVERITY", str),
+    ("quality", "freshness_severity"): ("SLOSCOPE_QUALITY_FRESHNESS_SEVERITY", str),
+    ("retention", "raw"): ("SLOSCOPE_RETENTION_RAW", str),
+    ("retention", "minute"): ("SLOSCOPE_RETENTION_MINUTE", str),
+    ("retention", "hour"): ("SLOSCOPE_RETENTION_HOUR", str),
+    ("retention", "day"): ("SLOSCOPE_RETENTION_DAY", str),
+    ("retention", "quarantine"): ("SLOSCOPE_RETENTION_QUARANTINE", str),
 }
 
 
@@ -139,6 +170,20 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     if not 0.0 <= at_risk <= 1.0:
         raise SettingsError(f"evaluation at_risk_remaining: expected a share between 0 and 1, got {at_risk}")
 
+    quality = _quality(values)
+    retention = {
+        key: values[("retention", key)]
+        for (section, key) in _OVERRIDES
+        if section == "retention" and ("retention", key) in values
+    }
+    # Validated here so a bad policy fails at start-up, not at the first nightly run.
+    from pipelines.slo.retention import RetentionError, parse_retention
+
+    try:
+        parse_retention(retention, f"{settings_path} [retention]")
+    except RetentionError as exc:
+        raise SettingsError(str(exc)) from exc
+
     return Settings(
         warehouse=path_of("warehouse", "data/warehouse/sloscope.duckdb"),
         landing=path_of("landing", "data/landing"),
@@ -159,4 +204,28 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             tls=tls,
             sender=values.get(("smtp", "sender"), "sloscope@localhost"),
         ),
+        quality=quality,
+        retention=retention,
     )
+
+
+def _quality(values: dict[tuple[str, str], Any]) -> QualitySettings:
+    defaults = QualitySettings()
+    chosen = {
+        key: values.get(("quality", key), getattr(defaults, key))
+        for key in QualitySettings.__dataclass_fields__
+    }
+    if not chosen["max_latency_ms"] > 0:
+        raise SettingsError(f"quality max_latency_ms: expected a number > 0, got {chosen['max_latency_ms']}")
+    if not 0.0 <= chosen["completeness_tolerance"] < 1.0:
+        raise SettingsError(
+            "quality completeness_tolerance: expected a share of missing minutes in [0, 1), "
+            f"got {chosen['completeness_tolerance']}"
+        )
+    for key in ("completeness_hours", "freshness_minutes"):
+        if chosen[key] < 1:
+            raise SettingsError(f"quality {key}: expected a whole number >= 1, got {chosen[key]}")
+    for key in ("completeness_severity", "freshness_severity"):
+        if chosen[key] not in {"error", "warn"}:
+            raise SettingsError(f"quality {key}: expected error or warn, got {chosen[key]!r}")
+    return QualitySettings(**chosen)

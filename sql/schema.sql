@@ -415,3 +415,12 @@ CREATE TABLE IF NOT EXISTS report_deliveries (
     detail      VARCHAR,
     "at"        TIMESTAMP NOT NULL  -- naive UTC (quoted: AT is a keyword in DuckDB)
 );
+
+-- Retention (pipelines/slo/retention.py): the cutoff each tier was last cut at. Rows older than the raw
+-- cutoff are gone, so a late file reaching before it is quarantined instead of recomputing aggregates
+-- from a partial set of raw rows.
+CREATE TABLE IF NOT EXISTS retention_watermarks (
+    tier       VARCHAR PRIMARY KEY,
+    cutoff     TIMESTAMP NOT NULL,
+    applied_at TIMESTAMP NOT NULL
+);

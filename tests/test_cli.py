@@ -405,3 +405,19 @@ def test_detect_scores_a_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     write(tmp_path / "bad.csv", "when,value\n2026-01-01T00:00:00Z,1\n")
     assert main(["detect", "--input", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "o.csv")]) == 2
     assert "timestamp" in capsys.readouterr().err
+
+
+def test_every_help_page_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse formats help lazily with %-interpolation: a bare "%" in one subcommand's help once made
+    # `sloscope --help` itself crash with a TypeError.
+    with pytest.raises(SystemExit) as top:
+        main(["--help"])
+    assert top.value.code == 0
+    listing = capsys.readouterr().out
+    commands = listing.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert "ingest" in commands and "evaluate" in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as sub:
+            main([command, "--help"])
+        assert sub.value.code == 0, command
+        assert "usage: sloscope" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from assets.budget import slo_alerts, slo_hourly, slo_status
 from assets.dashboard import slo_dashboard
 from assets.history import slo_history
 from assets.ingest import pulled_sources, raw_measurements
+from assets.maintenance import retention
 from assets.quality import ALL_CHECKS
 from assets.reports import monthly_reports, quarterly_reports, service_reports
 from assets.sli import sli_aggregates
@@ -21,12 +22,14 @@ from pipelines.jobs import (
     monthly_reports_job,
     quarterly_reports_job,
     reports_job,
+    retention_job,
     sloscope_job,
 )
 from pipelines.resources import SloscopeResource
 from pipelines.schedules import (
     daily_history,
     daily_reports,
+    daily_retention,
     evaluate_on_interval,
     hourly_analytics,
     monthly_reports_schedule,
@@ -51,11 +54,13 @@ ALL_ASSETS = [
 ]
 # Partitioned by day, month or quarter: materialised by partition (their jobs, schedules, backfills).
 PARTITIONED_ASSETS = [slo_history, monthly_reports, quarterly_reports]
+# Scheduled housekeeping, never part of a loading run (tests and the demo materialise ALL_ASSETS).
+MAINTENANCE_ASSETS = [retention]
 
 
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
-        assets=[*ALL_ASSETS, *PARTITIONED_ASSETS],
+        assets=[*ALL_ASSETS, *PARTITIONED_ASSETS, *MAINTENANCE_ASSETS],
         asset_checks=[*ALL_CHECKS, *ALERT_CHECKS],
         jobs=[
             sloscope_job,
@@ -65,6 +70,7 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
             reports_job,
             monthly_reports_job,
             quarterly_reports_job,
+            retention_job,
         ],
         schedules=[
             evaluate_on_interval(),
@@ -73,6 +79,7 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
             daily_history,
             monthly_reports_schedule,
             quarterly_reports_schedule,
+            daily_retention,
         ],
         sensors=[landing_sensor, breach_sensor],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},

@@ -8,10 +8,12 @@ from dagster import AssetSelection, define_asset_job
 # has its own job and the other jobs leave it out.
 _HISTORY = AssetSelection.groups("history")
 _PERIOD_REPORTS = AssetSelection.assets("monthly_reports", "quarterly_reports")
+# Retention deletes old rows on its own schedule; it is never part of a run that loads or evaluates.
+_MAINTENANCE = AssetSelection.groups("maintenance")
 
 sloscope_job = define_asset_job(
     "sloscope_job",
-    selection=AssetSelection.all() - _HISTORY - _PERIOD_REPORTS,
+    selection=AssetSelection.all() - _HISTORY - _PERIOD_REPORTS - _MAINTENANCE,
     description="Ingest landed files, check them, aggregate SLIs, evaluate SLOs and render reports.",
 )
 
@@ -49,4 +51,10 @@ quarterly_reports_job = define_asset_job(
     "quarterly_reports_job",
     selection=AssetSelection.assets("quarterly_reports"),
     description="Quarterly reliability reviews per service; backfill past quarters by partition.",
+)
+
+retention_job = define_asset_job(
+    "retention_job",
+    selection=_MAINTENANCE,
+    description="Delete what each warehouse tier no longer keeps ([retention]) and record the cutoffs.",
 )

@@ -15,6 +15,7 @@ from pipelines.jobs import (
     history_job,
     monthly_reports_job,
     quarterly_reports_job,
+    retention_job,
     sloscope_job,
 )
 from pipelines.settings import EVALUATE_INTERVALS, load_settings
@@ -95,3 +96,13 @@ def quarterly_reports_schedule(context: ScheduleEvaluationContext) -> RunRequest
     year = today.year - (1 if today.month == 1 else 0)
     key = f"{year}-{month:02d}-01"
     return RunRequest(run_key=key, partition_key=key)
+
+
+daily_retention = ScheduleDefinition(
+    name="daily_retention",
+    job=retention_job,
+    cron_schedule="30 3 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Retention every day at 03:30 UTC; the tick decides the cutoffs, so a re-run cuts the same.",
+)

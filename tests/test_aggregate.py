@@ -177,3 +177,101 @@ def test_threshold_rows_do_not_outlive_their_events(
     assert warehouse.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
     for table in ("sli_threshold_minute", "sli_threshold_hour", "sli_threshold_day", "sli_counts_minute"):
         assert warehouse.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+# Threshold history and retention. Service api: three events on 2026-05-10 (older than the 14-day raw tier
+# as of 2026-06-01 12:00, whose cutoff is 2026-05-18) and four on 2026-05-25 (kept).
+RETAINED_NOW = datetime(2026, 6, 1, 12, 0)
+OLD_DAY, NEW_DAY = datetime(2026, 5, 10), datetime(2026, 5, 25)
+API_EVENTS = (
+    "timestamp,service,operation,status_code,latency_ms\n"
+    "2026-05-10T10:00:10Z,api,get,200,100\n2026-05-10T10:00:20Z,api,get,200,400\n"
+    "2026-05-10T10:00:30Z,api,get,200,600\n"
+    "2026-05-25T09:00:05Z,api,get,200,200\n2026-05-25T09:00:15Z,api,get,200,450\n"
+    "2026-05-25T09:00:25Z,api,get,200,700\n2026-05-25T09:00:35Z,api,get,200,300\n"
+)
+
+
+def _threshold_days(con: duckdb.DuckDBPyConnection, table: str = "sli_threshold_day") -> list[tuple]:
+    return con.execute(
+        f"SELECT threshold_ms, bucket_start, sum(le_count), sum(lt_count) FROM {table} "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+
+
+@pytest.fixture
+def retained(tmp_path: Path, warehouse: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    from pipelines.slo.retention import RetentionPolicy, apply_retention
+
+    ingest_file(warehouse, write(tmp_path / "api.csv", API_EVENTS), now=RETAINED_NOW)
+    refresh_aggregates(warehouse, {"api": {300.0}})
+    report = apply_retention(warehouse, RetentionPolicy(), now=RETAINED_NOW)
+    assert report.deleted["raw_events"] == 3  # the three 2026-05-10 events
+    return warehouse
+
+
+def test_changing_thresholds_keeps_history_older_than_raw_events(retained: duckdb.DuckDBPyConnection) -> None:
+    # 300 ms: 05-10 holds 100 (<= and <), 05-25 holds 200 and 300 (<=), 200 (<).
+    before = [(300.0, OLD_DAY, 1, 1), (300.0, NEW_DAY, 2, 1)]
+    assert _threshold_days(retained) == before
+
+    report = refresh_aggregates(retained, {"api": {300.0, 500.0}})
+    assert report.thresholds_changed and report.thresholds_added == [("api", 500.0)]
+    assert report.thresholds_removed == []
+    # 300 keeps 05-10 although its raw events are gone; 500 is counted exactly where raw events remain:
+    # 05-25 has 200, 450, 300 at or under 500 (and under it), and nothing on 05-10.
+    expected = [*before, (500.0, NEW_DAY, 3, 3)]
+    for table in ("sli_threshold_minute", "sli_threshold_hour", "sli_threshold_day"):
+        assert [
+            (t, b.replace(hour=0, minute=0), le, lt) for t, b, le, lt in _threshold_days(retained, table)
+        ] == (expected), table
+    assert [(g.service, g.threshold_ms, g.exact_from, g.history_from) for g in report.threshold_gaps] == [
+        ("api", 500.0, NEW_DAY, OLD_DAY)
+    ]
+    assert report.notes == [
+        "threshold 500 ms for service api has exact counts only from 2026-05-25, where raw events start; "
+        "windows reaching before then count every request there as slower than 500 ms "
+        "(latency data of api goes back to 2026-05-10)"
+    ]
+    gap = report.threshold_gaps[0]
+    assert gap.affects(datetime(2026, 5, 4, 12)) and not gap.affects(datetime(2026, 5, 25))
+
+    # Dropping 300 deletes its rows at every grain; 500's stay as they were.
+    report = refresh_aggregates(retained, {"api": {500.0}})
+    assert report.thresholds_removed == [("api", 300.0)] and report.thresholds_added == []
+    assert _threshold_days(retained) == [(500.0, NEW_DAY, 3, 3)]
+    for table in ("sli_threshold_minute", "sli_threshold_hour"):
+        assert retained.execute(f"SELECT count(*) FROM {table} WHERE threshold_ms = 300").fetchone() == (0,)
+    # Nothing changed, nothing to say but the gap, which stays until no window reaches before it.
+    again = refresh_aggregates(retained, {"api": {500.0}})
+    assert not again.thresholds_changed and len(again.threshold_gaps) == 1
+
+
+def test_threshold_without_any_raw_event_left_is_reported(retained: duckdb.DuckDBPyConnection) -> None:
+    retained.execute("DELETE FROM raw_events")  # as retention would, weeks later
+    report = refresh_aggregates(retained, {"api": {300.0, 250.0}})
+    assert [(g.threshold_ms, g.exact_from) for g in report.threshold_gaps] == [(250.0, None)]
+    assert report.notes[0].startswith("threshold 250 ms for service api has no exact counts")
+    # 300 still holds both days, none of which raw events could recompute.
+    assert _threshold_days(retained) == [(300.0, OLD_DAY, 1, 1), (300.0, NEW_DAY, 2, 1)]
+
+
+def test_dirty_minutes_before_the_raw_watermark_are_not_recomputed(
+    retained: duckdb.DuckDBPyConnection,
+) -> None:
+    # A dirty range reaching before the raw cutoff (2026-05-18): recomputing 05-10 from raw rows that
+    # retention deleted would wipe its three requests.
+    retained.execute(
+        "INSERT INTO dirty_ranges VALUES ('2026-05-10 10:00', '2026-05-10 10:01', 99), "
+        "('2026-05-17 23:59', '2026-05-18 00:01', 99)"
+    )
+    report = refresh_aggregates(retained, {"api": {300.0}})
+    assert report.skipped == [
+        (datetime(2026, 5, 10, 10, 0), datetime(2026, 5, 10, 10, 1)),
+        (datetime(2026, 5, 17, 23, 59), datetime(2026, 5, 18)),
+    ]
+    assert report.ranges == [(datetime(2026, 5, 18), datetime(2026, 5, 18, 0, 1))]
+    assert "before the raw retention watermark" in report.notes[0]
+    query = "SELECT sum(requests) FROM sli_counts_{} WHERE bucket_start < '2026-05-18'"
+    assert [retained.execute(query.format(g)).fetchone()[0] for g in ("minute", "hour", "day")] == [3, 3, 3]
+    assert retained.execute("SELECT count(*) FROM dirty_ranges").fetchone() == (0,)

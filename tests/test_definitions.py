@@ -39,10 +39,15 @@ def test_definitions_load_and_jobs_resolve() -> None:
         "hourly_analytics",
         "monthly_reports_schedule",
         "quarterly_reports_schedule",
+        "daily_retention",
     }  # type: ignore[union-attr]
     assert {s.name for s in defs.sensors} == {"landing_sensor", "breach_sensor"}  # type: ignore[union-attr]
     for job in ("reports_job", "monthly_reports_job", "quarterly_reports_job", "analytics_job"):
         assert defs.resolve_job_def(job).name == job
+    # Retention runs only on its own job: a loading run must never delete anything.
+    retention_steps = {n.name for n in defs.resolve_job_def("retention_job").graph.node_defs}
+    assert retention_steps == {"retention"}
+    assert "retention" not in {n.name for n in defs.resolve_job_def("sloscope_job").graph.node_defs}
 
 
 def test_landing_snapshot_detects_new_and_changed_files(tmp_path: Path) -> None:

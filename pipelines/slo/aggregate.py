@@ -3,19 +3,29 @@ rollups, maintained incrementally.
 
 Ingestion records the minute ranges each file touched (``dirty_ranges``); :func:`refresh_aggregates`
 recomputes exactly those minutes from the raw tables (delete, then insert) and the hours and days that
-contain them, in one transaction, then clears the ranges. Re-running is idempotent. When the set of
-latency thresholds declared by SLOs changes, the threshold tables are rebuilt over all raw data.
+contain them, in one transaction, then clears the ranges. Re-running is idempotent.
+
+When the set of latency thresholds declared by SLOs changes, rows of thresholds no longer declared are
+deleted from every grain, and the threshold counts of the raw range (the minutes raw events still cover)
+are recomputed for every declared threshold. Rows outside the raw range are kept: retention deletes raw
+events long before their aggregates, and those rows could never be rebuilt. A threshold declared after
+its service's oldest raw events were deleted therefore has exact counts only from where raw events start;
+:class:`ThresholdGap` says so (``AggregateReport.threshold_gaps``).
+
+Dirty minutes before the raw tier's retention watermark are not recomputed: raw rows there were
+deleted, so recomputing would replace whole aggregates with partial ones (``AggregateReport.skipped``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
+from pipelines.faults import fault_point
 from pipelines.slo import histogram
 from pipelines.warehouse import transaction
 
@@ -23,10 +33,60 @@ GRAINS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 @dataclass(frozen=True)
+class ThresholdGap:
+    """A declared latency threshold whose exact counts start later than its service's latency data.
+
+    Evaluation reads a threshold's exact counts; in minutes without them every request counts as slower
+    than the threshold, so an SLO window reaching before ``exact_from`` is wrong there.
+    """
+
+    service: str
+    threshold_ms: float
+    exact_from: datetime | None  # first UTC day with exact counts; None: no raw events of it kept at all
+    history_from: datetime  # first UTC day of the service's latency data (daily histogram)
+
+    def affects(self, window_start: datetime) -> bool:
+        """Whether a window starting at ``window_start`` reads minutes without exact counts."""
+        return self.exact_from is None or window_start < self.exact_from
+
+    @property
+    def note(self) -> str:
+        head = f"threshold {self.threshold_ms:g} ms for service {self.service}"
+        history = f"latency data of {self.service} goes back to {self.history_from:%Y-%m-%d}"
+        if self.exact_from is None:
+            return (
+                f"{head} has no exact counts: no raw events of {self.service} are kept; windows count "
+                f"every request as slower than {self.threshold_ms:g} ms ({history})"
+            )
+        return (
+            f"{head} has exact counts only from {self.exact_from:%Y-%m-%d}, where raw events start; "
+            f"windows reaching before then count every request there as slower than "
+            f"{self.threshold_ms:g} ms ({history})"
+        )
+
+
+@dataclass(frozen=True)
 class AggregateReport:
     ranges: list[tuple[datetime, datetime]]
     thresholds_changed: bool
     minutes_recomputed: int
+    thresholds_added: list[tuple[str, float]] = field(default_factory=list)
+    thresholds_removed: list[tuple[str, float]] = field(default_factory=list)
+    # Every declared threshold whose exact counts start after its service's latency data (not only the
+    # ones added by this refresh): shown until the thresholds' history catches up or the SLO changes.
+    threshold_gaps: list[ThresholdGap] = field(default_factory=list)
+    # Dirty minutes before the raw watermark, left as they were (their raw rows were deleted).
+    skipped: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What an operator should know, in words: threshold gaps, then skipped ranges."""
+        skipped = [
+            f"dirty minutes {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} lie before the raw retention "
+            "watermark and were not recomputed (their raw rows are deleted)"
+            for start, end in self.skipped
+        ]
+        return [gap.note for gap in self.threshold_gaps] + skipped
 
 
 def merge_ranges(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -92,11 +152,14 @@ def _recompute(
             )
 
 
-def _sync_thresholds(con: duckdb.DuckDBPyConnection, wanted: dict[str, set[float]]) -> bool:
+def _sync_thresholds(
+    con: duckdb.DuckDBPyConnection, wanted: dict[str, set[float]]
+) -> tuple[set[tuple[str, float]], set[tuple[str, float]]]:
+    """Make ``sli_thresholds`` the declared set; the (service, threshold) pairs added and removed."""
     current = {(s, float(t)) for s, t in con.execute(sqlfiles.sql("thresholds_current")).fetchall()}
     target = {(s, float(t)) for s, values in wanted.items() for t in values}
     if current == target:
-        return False
+        return set(), set()
     frame = pl.DataFrame(
         {"service": [s for s, _ in sorted(target)], "threshold_ms": [t for _, t in sorted(target)]},
         schema={"service": pl.String, "threshold_ms": pl.Float64},
@@ -106,23 +169,53 @@ def _sync_thresholds(con: duckdb.DuckDBPyConnection, wanted: dict[str, set[float
         sqlfiles.run(con, "replace_thresholds")
     finally:
         con.unregister("wanted_thresholds")
-    return True
+    return target - current, current - target
+
+
+def _clamp(
+    ranges: list[tuple[datetime, datetime]], floor: datetime | None
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+    """(ranges from ``floor`` on, parts before it): minutes before the raw watermark are not recomputed."""
+    if floor is None:
+        return ranges, []
+    kept = [(max(start, floor), end) for start, end in ranges if end > floor]
+    skipped = [(start, min(end, floor)) for start, end in ranges if start < floor]
+    return kept, skipped
+
+
+def threshold_gaps(con: duckdb.DuckDBPyConnection) -> list[ThresholdGap]:
+    """Declared thresholds whose exact counts start later than their service's latency data."""
+    rows = con.execute(sqlfiles.sql("thresholds_gaps")).fetchall()
+    return [ThresholdGap(s, float(t), exact, history) for s, t, exact, history in rows]
 
 
 def refresh_aggregates(con: duckdb.DuckDBPyConnection, thresholds: dict[str, set[float]]) -> AggregateReport:
     """Bring every aggregate table up to date with the raw tables and the declared thresholds."""
     with transaction(con):
-        thresholds_changed = _sync_thresholds(con, thresholds)
-        dirty = merge_ranges([(s, e) for s, e in con.execute(sqlfiles.sql("dirty_ranges")).fetchall()])
+        added, removed = _sync_thresholds(con, thresholds)
+        thresholds_changed = bool(added or removed)
+        fault_point("aggregate.after_sync_thresholds")
+        floor = con.execute(sqlfiles.sql("retention_raw_cutoff")).fetchone()[0]  # type: ignore[index]
+        dirty, skipped = _clamp(
+            merge_ranges([(s, e) for s, e in con.execute(sqlfiles.sql("dirty_ranges")).fetchall()]), floor
+        )
         minutes = 0
         for start, end in dirty:
-            _recompute(con, start, end, counts=True, thresholds=not thresholds_changed)
+            # Threshold counts too, even when the thresholds changed: rows of superseded raw events in
+            # these minutes must go, and the raw range below may not reach them.
+            _recompute(con, start, end, counts=True, thresholds=True)
             minutes += int((end - start).total_seconds() // 60)
+            fault_point("aggregate.after_range")
         if thresholds_changed:
-            # Cleared even when no raw data is left: old threshold rows must not outlive their events.
-            sqlfiles.run(con, "clear_threshold_tables")
+            # Undeclared thresholds go everywhere; declared ones keep their rows outside the raw range
+            # (history whose raw events retention deleted), and the raw range is recomputed for all.
+            sqlfiles.run(con, "thresholds_drop_undeclared")
+            fault_point("aggregate.after_clear_thresholds")
             lo, hi = con.execute(sqlfiles.sql("raw_time_range")).fetchall()[0]
             if lo is not None:
                 _recompute(con, lo, hi, counts=False, thresholds=True)
+        fault_point("aggregate.before_clear_dirty")
         sqlfiles.run(con, "clear_dirty_ranges")
-    return AggregateReport(dirty, thresholds_changed, minutes)
+        gaps = threshold_gaps(con)
+    fault_point("aggregate.after_commit")
+    return AggregateReport(dirty, thresholds_changed, minutes, sorted(added), sorted(removed), gaps, skipped)

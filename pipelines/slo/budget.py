@@ -532,6 +532,9 @@ def evaluate_slo(
         "ids": [c.correction_id for c in overlapping],
         "excluded_minutes": sums.excluded_minutes,
     }
+    automatic = [c.reason for c in overlapping if c.correction_id < 0]
+    if automatic:
+        corrections_applied["automatic"] = automatic
 
     slice_data = data
     if slo.percentile is not None:
@@ -714,6 +717,63 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
+# Exclusions sloscope adds itself carry this id: an operator's corrections have positive ids.
+THRESHOLD_GAP_CORRECTION_ID = -1
+_FAR_PAST = datetime(1970, 1, 1)
+_FAR_FUTURE = datetime(9999, 1, 1)
+
+
+def threshold_gap_corrections(
+    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]
+) -> dict[str, list[Correction]]:
+    """Per SLO, an exclusion of the time before all its latency thresholds have exact counts.
+
+    A threshold declared after retention deleted a service's older raw events has exact counts only
+    where raw events remained (sql/thresholds_gaps.sql). Counting the minutes before as "every request
+    slower than the threshold" would burn budget that was never burnt and page on it; excluding them,
+    as a correction would, leaves the window shorter and says so (data completeness, corrections).
+    """
+    gaps = {
+        (service, float(threshold)): exact_from
+        for service, threshold, exact_from, _ in con.execute(sqlfiles.sql("thresholds_gaps")).fetchall()
+    }
+    if not gaps:
+        return {}
+    found: dict[str, list[Correction]] = {}
+    for slo in slos:
+        starts = [
+            gaps[(service, float(threshold))] or _FAR_FUTURE
+            for service, thresholds in slo.thresholds.items()
+            for threshold in thresholds
+            if (service, float(threshold)) in gaps
+        ]
+        if not starts:
+            continue
+        exact_from = max(starts)
+        since = "at all" if exact_from == _FAR_FUTURE else f"before {exact_from:%Y-%m-%d}"
+        found[slo.name] = [
+            Correction(
+                correction_id=THRESHOLD_GAP_CORRECTION_ID,
+                slo=slo.name,
+                service=None,
+                start=_FAR_PAST,
+                end=exact_from,
+                rrule=None,
+                duration_minutes=None,
+                time_zone="UTC",
+                reason=(
+                    f"no exact latency counts {since}: the threshold was declared after retention "
+                    "deleted the raw events it would be counted from"
+                ),
+                added_by="sloscope",
+                added_at=exact_from if exact_from != _FAR_FUTURE else _FAR_PAST,
+                removed_by=None,
+                removed_at=None,
+            )
+        ]
+    return found
+
+
 def active_corrections_all(con: duckdb.DuckDBPyConnection) -> list[Correction]:
     """Every correction not removed, read once per evaluation."""
     return _list_corrections(con)
@@ -734,7 +794,11 @@ def evaluate(
     """
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     active = active_corrections_all(con)
-    corrections = {slo.name: [c for c in active if correction_applies(c, slo)] for slo in slos}
+    gap_exclusions = threshold_gap_corrections(con, slos)
+    corrections = {
+        slo.name: [c for c in active if correction_applies(c, slo)] + gap_exclusions.get(slo.name, [])
+        for slo in slos
+    }
     batched = [
         s
         for s in slos

@@ -11,6 +11,10 @@ never deleted: every cutoff is lowered to the start of the UTC day holding the e
 and their days from hours), and below the oldest row that has no row in the next tier at all (a second
 line of defence should ``dirty_ranges`` ever be cleared without aggregating).
 
+Each tier cut leaves a row in ``retention_watermarks`` (tier, cutoff used, when), written in the same
+transaction as the deletes and never moved backwards: it tells ingestion which raw rows are gone, and the
+rollup check (``sql/check_rollups.sql``) from where each tier is still whole.
+
 Never touched: ``ingested_files`` (re-landed files must stay recognised as loaded), ``counter_state``,
 ``dirty_ranges``, ``sli_thresholds``, and every derived table (``slo_status``, ``slo_hourly``,
 ``slo_history``, alerts, incidents, notifications, analytics, report deliveries).
@@ -28,6 +32,10 @@ from typing import Any
 import duckdb
 
 from pipelines import sqlfiles
+from pipelines.faults import fault_point
+from pipelines.slo.budget import evaluation_span, floor_minute
+from pipelines.slo.spec import SloDefinition
+from pipelines.slo.windows import RollingWindow
 from pipelines.warehouse import transaction
 
 # Tier -> the SQL file deleting it; the tables are named in those files, never substituted.
@@ -76,6 +84,8 @@ class RetentionReport:
     cutoffs: dict[str, datetime | None]  # tier -> cutoff actually used (lowered to protect pending data)
     deleted: dict[str, int]  # table -> rows deleted
     protections: list[str] = field(default_factory=list)  # why a cutoff was lowered, in words
+    # tier -> the watermark after this run: the newest cutoff ever applied (never moves backwards).
+    watermarks: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def total_deleted(self) -> int:
@@ -92,6 +102,10 @@ class RetentionReport:
             },
             "protections": "; ".join(self.protections) or "none",
         }
+
+    def deleted_by_tier(self) -> dict[str, int]:
+        """Rows deleted per tier (the tables of each tier are named in its SQL file)."""
+        return {tier: sum(self.deleted[t] for t in tables) for tier, tables in tier_tables().items()}
 
 
 def _parse_keep(value: object, key: str) -> tuple[timedelta | None, str | None]:
@@ -175,6 +189,30 @@ def window_problems(policy: RetentionPolicy, windows: Mapping[str, timedelta]) -
     ]
 
 
+def longest_span(slo: SloDefinition, now: datetime, periods: int = 13) -> timedelta:
+    """The most 1-minute data one evaluation of ``slo`` reads: its window plus the longest burn-rate window.
+
+    A rolling window always reads the same span. A calendar window reads most at the instant a period
+    ends, and periods differ in length (a 92-day quarter, a leap year), so the current period and the
+    ``periods - 1`` after it are measured and the longest is returned.
+    """
+    as_of = floor_minute(_utc_naive(now))
+    if isinstance(slo.window, RollingWindow):
+        start, end = evaluation_span(slo, as_of)
+        return end - start
+    longest = timedelta(0)
+    for _ in range(periods):
+        _, as_of = slo.window.period(as_of)
+        start, end = evaluation_span(slo, as_of)  # at the instant a period ends it reads all of it
+        longest = max(longest, end - start)
+    return longest
+
+
+def slo_spans(slos: list[SloDefinition], now: datetime) -> dict[str, timedelta]:
+    """SLO name -> :func:`longest_span`, the ``windows`` argument of :func:`window_problems`."""
+    return {slo.name: longest_span(slo, now) for slo in slos}
+
+
 def _utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
@@ -237,32 +275,57 @@ def _protected_cutoffs(
     return cutoffs, notes
 
 
+def _deletes(name: str) -> list[tuple[str, str]]:
+    """(table, statement) of each DELETE in ``sql/<name>.sql``; anything else there is a mistake."""
+    found = []
+    for statement in sqlfiles.statements(name):
+        table = _DELETE.search(statement)
+        if table is None:
+            raise ValueError(f"sql/{name}.sql: expected only DELETE statements, got {statement[:60]!r}")
+        found.append((table.group(1), statement))
+    return found
+
+
+def tier_tables() -> dict[str, list[str]]:
+    """Tier -> the tables its SQL file deletes from, in order."""
+    return {tier: [table for table, _ in _deletes(name)] for tier, name in TIER_FILES.items()}
+
+
+def read_watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    """Tier -> the newest cutoff retention ever applied to it (tiers never cut are absent)."""
+    return dict(con.execute(sqlfiles.sql("retention_watermarks")).fetchall())
+
+
 def apply_retention(
     con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, *, now: datetime
 ) -> RetentionReport:
     """Delete rows older than each tier's cutoff, in one transaction, never data not yet rolled up.
 
     ``now`` is explicit so a schedule's tick (not the wall clock at run time) decides the cutoffs, and a
-    re-run of the same tick deletes nothing more.
+    re-run of the same tick deletes nothing more. Every tier with a cutoff gets its watermark raised to
+    that cutoff (``applied_at = now``) in the same transaction; a lower cutoff (a protection, a longer
+    policy) leaves the watermark where it was, since the rows before it are gone all the same.
     """
     problems = order_problems(policy)
     if problems:
         raise RetentionError("retention policy", problems)
-    requested = requested_cutoffs(policy, now)
+    moment = _utc_naive(now)
+    requested = requested_cutoffs(policy, moment)
     deleted: dict[str, int] = {}
     with transaction(con):
         cutoffs, notes = _protected_cutoffs(con, requested)
         for tier, name in TIER_FILES.items():
             cutoff = cutoffs[tier]
-            for statement in sqlfiles.statements(name):
-                table = _DELETE.search(statement)
-                if table is None:  # the retention files hold only DELETEs; anything else is a mistake
-                    raise ValueError(
-                        f"sql/{name}.sql: expected only DELETE statements, got {statement[:60]!r}"
-                    )
+            for table, statement in _deletes(name):
                 if cutoff is None:
-                    deleted[table.group(1)] = 0
+                    deleted[table] = 0
                     continue
                 row = con.execute(statement, sqlfiles.params_for(statement, {"cutoff": cutoff})).fetchone()
-                deleted[table.group(1)] = int(row[0]) if row else 0
-    return RetentionReport(_utc_naive(now), requested, cutoffs, deleted, notes)
+                deleted[table] = int(row[0]) if row else 0
+            if cutoff is not None:
+                sqlfiles.run(
+                    con, "retention_watermark_raise", {"tier": tier, "cutoff": cutoff, "applied_at": moment}
+                )
+            fault_point("retention.after_tier")
+        watermarks = read_watermarks(con)
+    return RetentionReport(moment, requested, cutoffs, deleted, notes, watermarks)

@@ -1,3 +1,0 @@
-DELETE FROM sli_threshold_minute;
-DELETE FROM sli_threshold_hour;
-DELETE FROM sli_threshold_day;

@@ -1,5 +1,7 @@
 """Group ``history``: SLO status per day, as daily partitions, for compliance over any month or quarter."""
 
+from pathlib import Path
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -9,6 +11,7 @@ from dagster import (
     asset,
 )
 
+from pipelines.late_data import PendingFileError, clear_history_day, history_token, pending_file
 from pipelines.markdown import markdown_table
 from pipelines.resources import SloscopeResource
 from pipelines.settings import load_settings
@@ -27,10 +30,18 @@ def slo_history(context: AssetExecutionContext, sloscope: SloscopeResource) -> M
     """Every SLO objective evaluated as of the end of the partition's UTC day (table slo_history)."""
     day = context.partition_time_window.start.date()
     slos = sloscope.load_slos()
+    pending = pending_file(Path(sloscope.warehouse))
+    try:
+        # Read before the warehouse: late data marked stale after this point stays pending.
+        token = history_token(pending, day)
+    except PendingFileError as exc:
+        context.log.warning(f"late data: {exc}; the day is recomputed, the file left as it is")
+        token = None
     with sloscope.connect() as con:
         results = store_history(
             con, slos, day, at_risk_remaining=sloscope.at_risk_remaining, policies=sloscope.load_policies()
         )
+    cleared = clear_history_day(pending, day, token)
     rows = [
         (
             r.slo,
@@ -46,6 +57,7 @@ def slo_history(context: AssetExecutionContext, sloscope: SloscopeResource) -> M
             "day": day.isoformat(),
             "objectives": len(results),
             "breached": sum(1 for r in results if r.status == "breached"),
+            "late_data_cleared": cleared,
             "status": MetadataValue.md(
                 markdown_table(("SLO", "objective", "SLI", "budget left", "status"), rows)
             ),

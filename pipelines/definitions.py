@@ -35,7 +35,7 @@ from pipelines.schedules import (
     monthly_reports_schedule,
     quarterly_reports_schedule,
 )
-from pipelines.sensors import breach_sensor, landing_sensor
+from pipelines.sensors import breach_sensor, landing_sensor, late_data_sensor
 from pipelines.settings import load_settings
 
 ALL_ASSETS = [
@@ -81,7 +81,7 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
             quarterly_reports_schedule,
             daily_retention,
         ],
-        sensors=[landing_sensor, breach_sensor],
+        sensors=[landing_sensor, breach_sensor, late_data_sensor],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
         # One step at a time in one process: DuckDB allows a single writing process.
         executor=in_process_executor,

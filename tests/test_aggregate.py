@@ -230,8 +230,7 @@ def test_changing_thresholds_keeps_history_older_than_raw_events(retained: duckd
     ]
     assert report.notes == [
         "threshold 500 ms for service api has exact counts only from 2026-05-25, where raw events start; "
-        "windows reaching before then count every request there as slower than 500 ms "
-        "(latency data of api goes back to 2026-05-10)"
+        "windows reaching before then exclude that time (latency data of api goes back to 2026-05-10)"
     ]
     gap = report.threshold_gaps[0]
     assert gap.affects(datetime(2026, 5, 4, 12)) and not gap.affects(datetime(2026, 5, 25))

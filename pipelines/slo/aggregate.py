@@ -36,8 +36,9 @@ GRAINS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 class ThresholdGap:
     """A declared latency threshold whose exact counts start later than its service's latency data.
 
-    Evaluation reads a threshold's exact counts; in minutes without them every request counts as slower
-    than the threshold, so an SLO window reaching before ``exact_from`` is wrong there.
+    Evaluation reads a threshold's exact counts; an SLO window reaching before ``exact_from`` has no
+    exact counts there, so evaluation excludes that time from the SLO's window (an automatic correction,
+    ``pipelines.slo.budget.threshold_gap_corrections``) rather than counting it as all slow.
     """
 
     service: str
@@ -55,13 +56,12 @@ class ThresholdGap:
         history = f"latency data of {self.service} goes back to {self.history_from:%Y-%m-%d}"
         if self.exact_from is None:
             return (
-                f"{head} has no exact counts: no raw events of {self.service} are kept; windows count "
-                f"every request as slower than {self.threshold_ms:g} ms ({history})"
+                f"{head} has no exact counts: no raw events of {self.service} are kept; SLOs using it "
+                f"have no data until new events arrive ({history})"
             )
         return (
             f"{head} has exact counts only from {self.exact_from:%Y-%m-%d}, where raw events start; "
-            f"windows reaching before then count every request there as slower than "
-            f"{self.threshold_ms:g} ms ({history})"
+            f"windows reaching before then exclude that time ({history})"
         )
 
 

@@ -25,6 +25,7 @@ from pipelines.jobs import (
     retention_job,
     sloscope_job,
 )
+from pipelines.quality_summary import QUALITY_SUMMARY_SENSORS, data_quality_summary
 from pipelines.resources import SloscopeResource
 from pipelines.schedules import (
     daily_history,
@@ -60,7 +61,7 @@ MAINTENANCE_ASSETS = [retention]
 
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
-        assets=[*ALL_ASSETS, *PARTITIONED_ASSETS, *MAINTENANCE_ASSETS],
+        assets=[*ALL_ASSETS, *PARTITIONED_ASSETS, *MAINTENANCE_ASSETS, data_quality_summary],
         asset_checks=[*ALL_CHECKS, *ALERT_CHECKS],
         jobs=[
             sloscope_job,
@@ -81,7 +82,7 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
             quarterly_reports_schedule,
             daily_retention,
         ],
-        sensors=[landing_sensor, breach_sensor, late_data_sensor],
+        sensors=[landing_sensor, breach_sensor, late_data_sensor, *QUALITY_SUMMARY_SENSORS],
         resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
         # One step at a time in one process: DuckDB allows a single writing process.
         executor=in_process_executor,

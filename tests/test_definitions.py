@@ -41,7 +41,13 @@ def test_definitions_load_and_jobs_resolve() -> None:
         "quarterly_reports_schedule",
         "daily_retention",
     }  # type: ignore[union-attr]
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "breach_sensor", "late_data_sensor"}  # type: ignore[union-attr]
+    assert {s.name for s in defs.sensors} == {
+        "landing_sensor",
+        "breach_sensor",
+        "late_data_sensor",
+        "data_quality_summary_on_success",
+        "data_quality_summary_on_failure",
+    }  # type: ignore[union-attr]
     for job in ("reports_job", "monthly_reports_job", "quarterly_reports_job", "analytics_job"):
         assert defs.resolve_job_def(job).name == job
     # Retention runs only on its own job: a loading run must never delete anything.

@@ -18,6 +18,8 @@ from pipelines.slo.quality import (
     REQUIRED_COLUMNS,
     ExpectationOutcome,
     SuiteOutcome,
+    validate_completeness,
+    validate_freshness,
     validate_raw_counts,
     validate_raw_events,
     validate_sli_counts_hour,
@@ -32,7 +34,8 @@ TOTAL_MIN = "expect_column_values_to_be_between(total, min 0)"
 GOOD_MIN = "expect_column_values_to_be_between(good, min 0)"
 GOOD_LE_TOTAL = "expect_column_pair_values_a_to_be_greater_than_b(total >= good)"
 SERVICE_NOT_NULL = "expect_column_values_to_not_be_null(service)"
-LATENCY_MIN = "expect_column_values_to_be_between(latency_ms, min 0, nulls allowed)"
+MAX_LATENCY_MS = 600_000.0  # the default of [quality] max_latency_ms
+LATENCY_RANGE = "expect_column_values_to_be_between(latency_ms, 0..600000, nulls allowed)"
 STATUS_RANGE = "expect_column_values_to_be_between(status_code, 100..599, nulls allowed)"
 BUCKET_NOT_FUTURE = "expect_column_values_to_be_between(bucket_start, max now)"
 REQUESTS_MIN = "expect_column_values_to_be_between(requests, min 0)"
@@ -129,9 +132,13 @@ def _by_name(outcome: SuiteOutcome) -> dict[str, ExpectationOutcome]:
     return {item.expectation: item for item in outcome.outcomes}
 
 
+def _validate_raw_events(frame: pl.DataFrame, now: datetime) -> SuiteOutcome:
+    return validate_raw_events(frame, now, max_latency_ms=MAX_LATENCY_MS)
+
+
 CLEAN_CASES = [
     ("raw_counts", validate_raw_counts, _raw_counts),
-    ("raw_events", validate_raw_events, _raw_events),
+    ("raw_events", _validate_raw_events, _raw_events),
     ("sli_counts_hour", validate_sli_counts_hour, _sli_counts_hour),
 ]
 
@@ -241,13 +248,31 @@ def test_missing_time_column_skips_time_checks() -> None:
 def test_negative_latency_fails_latency_only() -> None:
     frame = _raw_events(latency_ms=[-0.5, None, -10.0, 300.0])
 
-    assert _failed(validate_raw_events(frame, NOW)) == {LATENCY_MIN: 2}
+    assert _failed(_validate_raw_events(frame, NOW)) == {LATENCY_RANGE: 2}
+
+
+def test_latency_above_the_maximum_fails_latency_only() -> None:
+    # The ceiling is inclusive: 600000 ms passes, 600000 + 1 ms fails.
+    frame = _raw_events(latency_ms=[MAX_LATENCY_MS, None, MAX_LATENCY_MS + 1, 300.0])
+
+    outcome = _validate_raw_events(frame, NOW)
+
+    assert _failed(outcome) == {LATENCY_RANGE: 1}
+    assert "600001" in (_by_name(outcome)[LATENCY_RANGE].observed or "")
+
+
+def test_latency_ceiling_is_a_parameter() -> None:
+    frame = _raw_events(latency_ms=[12.5, None, 0.0, 300.0])
+
+    outcome = validate_raw_events(frame, NOW, max_latency_ms=299.0)
+
+    assert _failed(outcome) == {"expect_column_values_to_be_between(latency_ms, 0..299, nulls allowed)": 1}
 
 
 def test_status_outside_http_range_fails_status_only() -> None:
     frame = _raw_events(status_code=[700, None, 99, 599])
 
-    outcome = validate_raw_events(frame, NOW)
+    outcome = _validate_raw_events(frame, NOW)
 
     assert _failed(outcome) == {STATUS_RANGE: 2}
     observed = _by_name(outcome)[STATUS_RANGE].observed or ""
@@ -257,13 +282,13 @@ def test_status_outside_http_range_fails_status_only() -> None:
 def test_null_service_fails_service_not_null_only() -> None:
     frame = _raw_events(service=["api", None, "web", "web"])
 
-    assert _failed(validate_raw_events(frame, NOW)) == {SERVICE_NOT_NULL: 1}
+    assert _failed(_validate_raw_events(frame, NOW)) == {SERVICE_NOT_NULL: 1}
 
 
 def test_future_event_timestamp_fails() -> None:
     frame = _raw_events(ts=[T0, T0, T0, NOW + timedelta(hours=1)])
 
-    assert _failed(validate_raw_events(frame, NOW)) == {TS_NOT_FUTURE: 1}
+    assert _failed(_validate_raw_events(frame, NOW)) == {TS_NOT_FUTURE: 1}
 
 
 def test_latency_count_above_requests_fails_pair_only() -> None:
@@ -291,6 +316,56 @@ def test_aware_now_and_aware_column_compare_as_utc() -> None:
 
     assert validate_raw_counts(frame, NOW.replace(tzinfo=UTC)).success
     assert _failed(validate_raw_counts(frame, NOW - timedelta(hours=1))) == {TS_NOT_FUTURE: 4}
+
+
+def _completeness(missing: list[int], expected: list[int]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "service": [f"s{i}" for i in range(len(missing))],
+            "source": ["counts"] * len(missing),
+            "expected_minutes": expected,
+            "missing_minutes": missing,
+            "missing_share": [m / e for m, e in zip(missing, expected, strict=True)],
+        }
+    )
+
+
+SHARE_RANGE_11 = "expect_column_values_to_be_between(missing_share, 0..0.11)"
+
+
+def test_completeness_share_within_tolerance_passes() -> None:
+    # 7 of 60 minutes missing = 0.1167: within a tolerance of 0.12, outside one of 0.11.
+    frame = _completeness([7, 0], [60, 60])
+
+    assert validate_completeness(frame, 0.12).success
+    outcome = validate_completeness(frame, 0.11)
+    assert _failed(outcome) == {SHARE_RANGE_11: 1}
+    assert "0.1166" in (_by_name(outcome)[SHARE_RANGE_11].observed or "")
+
+
+def test_completeness_share_equal_to_tolerance_passes() -> None:
+    # 3 of 60 = 0.05 exactly: the tolerance is the largest share allowed.
+    assert validate_completeness(_completeness([3], [60]), 0.05).success
+
+
+def test_completeness_empty_frame_passes() -> None:
+    assert validate_completeness(_completeness([], []), 0.05).success
+
+
+def test_freshness_judges_minutes_behind() -> None:
+    frame = pl.DataFrame(
+        {
+            "service": ["api", "web"],
+            "source": ["events", "counts"],
+            "newest": [NOW - timedelta(minutes=29), NOW - timedelta(minutes=31)],
+            "minutes_behind": [29.0, 31.0],
+        }
+    )
+
+    outcome = validate_freshness(frame, 30)
+
+    assert _failed(outcome) == {"expect_column_values_to_be_between(minutes_behind, max 30)": 1}
+    assert validate_freshness(frame, 31).success
 
 
 def test_markdown_lists_every_expectation() -> None:

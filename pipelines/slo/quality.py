@@ -41,6 +41,9 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
         "requests",
         "latency_count",
     ),
+    # Figures per series computed in SQL (sql/quality_completeness.sql, sql/quality_freshness.sql).
+    "completeness": ("service", "source", "expected_minutes", "missing_minutes", "missing_share"),
+    "freshness": ("service", "source", "newest", "minutes_behind"),
 }
 
 # Results are matched back to checks through this meta key: GX does not return results in suite
@@ -108,19 +111,20 @@ def validate_raw_counts(frame: pl.DataFrame, now: datetime) -> SuiteOutcome:
     return _run_suite("raw_counts", frame, checks)
 
 
-def validate_raw_events(frame: pl.DataFrame, now: datetime) -> SuiteOutcome:
-    """Timestamps present and not in the future, service set, latencies >= 0, HTTP-range status codes.
+def validate_raw_events(frame: pl.DataFrame, now: datetime, *, max_latency_ms: float) -> SuiteOutcome:
+    """Timestamps present and not in the future, service set, latencies in [0, max], HTTP-range status codes.
 
     Null latency and status code are legitimate (events without a measurement or a status), so the
-    range checks only judge the values that are present.
+    range checks only judge the values that are present. A latency above ``max_latency_ms`` is
+    implausible (a unit mix-up, a timeout sentinel) and fails like a negative one.
     """
     checks = [
         *_timestamp_checks("ts", now),
         _Check("ExpectColumnValuesToNotBeNull", {"column": "service"}, "service"),
         _Check(
             "ExpectColumnValuesToBeBetween",
-            {"column": "latency_ms", "min_value": 0, "mostly": 1.0},
-            "latency_ms, min 0, nulls allowed",
+            {"column": "latency_ms", "min_value": 0, "max_value": max_latency_ms, "mostly": 1.0},
+            f"latency_ms, 0..{max_latency_ms:g}, nulls allowed",
         ),
         _Check(
             "ExpectColumnValuesToBeBetween",
@@ -140,6 +144,36 @@ def validate_sli_counts_hour(frame: pl.DataFrame, now: datetime) -> SuiteOutcome
         _a_at_least_b("requests", "latency_count"),
     ]
     return _run_suite("sli_counts_hour", frame, checks)
+
+
+def validate_completeness(frame: pl.DataFrame, tolerance: float) -> SuiteOutcome:
+    """Every series misses at most ``tolerance`` of its expected minutes (one row per series).
+
+    What counts as an expected minute is decided in SQL (sql/quality_completeness.sql); GX judges the
+    shares, so a failure reads like every other suite's.
+    """
+    checks = [
+        _Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "missing_share", "min_value": 0, "max_value": tolerance},
+            f"missing_share, 0..{tolerance:g}",
+        ),
+        _a_at_least_b("expected_minutes", "missing_minutes"),
+    ]
+    return _run_suite("completeness", frame, checks)
+
+
+def validate_freshness(frame: pl.DataFrame, max_minutes: float) -> SuiteOutcome:
+    """The newest row of every series (one row per series) is at most ``max_minutes`` old."""
+    checks = [
+        _Check("ExpectColumnValuesToNotBeNull", {"column": "newest"}, "newest"),
+        _Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "minutes_behind", "max_value": max_minutes},
+            f"minutes_behind, max {max_minutes:g}",
+        ),
+    ]
+    return _run_suite("freshness", frame, checks)
 
 
 def _timestamp_checks(column: str, now: datetime) -> list[_Check]:

@@ -335,8 +335,8 @@ def sli_rollups_consistent(sloscope: SloscopeResource) -> AssetCheckResult:
     return AssetCheckResult(
         passed=not mismatches,
         metadata={
-            "mismatched_services": len(mismatches),
-            "summary": f"{len(mismatches)} services whose rollups differ from their minutes",
+            "mismatched_services": len({row[0] for row in mismatches}),
+            "summary": f"{len({row[0] for row in mismatches})} services whose rollups differ from their minutes",
             "mismatches": MetadataValue.md(
                 markdown_table(("service", "minutes", "hours", "days"), mismatches)
             ),

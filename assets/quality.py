@@ -332,11 +332,12 @@ def sli_rollups_consistent(sloscope: SloscopeResource) -> AssetCheckResult:
     """Hourly and daily request totals equal the sum of the minutes, per service."""
     with sloscope.connect() as con:
         mismatches = con.execute(sqlfiles.sql("check_rollups")).fetchall()
+    services = len({row[0] for row in mismatches})
     return AssetCheckResult(
         passed=not mismatches,
         metadata={
-            "mismatched_services": len({row[0] for row in mismatches}),
-            "summary": f"{len({row[0] for row in mismatches})} services whose rollups differ from their minutes",
+            "mismatched_services": services,
+            "summary": f"{services} services whose rollups differ from their minutes",
             "mismatches": MetadataValue.md(
                 markdown_table(("service", "minutes", "hours", "days"), mismatches)
             ),

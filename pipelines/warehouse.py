@@ -30,12 +30,26 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return "lock" in text and ("conflict" in text or "could not set lock" in text)
 
 
+# How long a writer waits for another process's lock before giving up (see connect).
+LOCK_WAIT_SECONDS = 60.0
+
+
 def connect(
-    path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0
+    path: Path | str, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (creating its folder and schema when writable)."""
+    """Open the warehouse (creating its folder and schema when writable).
+
+    While another process holds the file's lock, wait up to ``wait_seconds`` (logging a warning that
+    names the file at each retry), then raise :class:`WarehouseError`; nothing is written before the
+    lock is ours.
+    """
     db = Path(path)
     if not read_only:
+        if db.parent.exists() and not db.parent.is_dir():
+            raise WarehouseError(
+                f"cannot create the warehouse {db}: {db.parent} is a file, not a folder; "
+                "choose another warehouse path (SLOSCOPE_WAREHOUSE or --db)"
+            )
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -49,21 +63,39 @@ def connect(
             con = duckdb.connect(str(db), read_only=read_only)
             break
         except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+            if not _is_lock_conflict(exc):
                 raise WarehouseError(f"cannot open warehouse {db}: {exc}") from exc
-            log.warning("warehouse %s is locked by another process; retrying in %.1fs", db, delay)
+            if time.monotonic() >= deadline:
+                raise WarehouseError(
+                    f"warehouse {db} is still locked by another process after waiting {wait_seconds:g}s; "
+                    "nothing was written. Close the process holding it (a notebook, the Dagster UI, another "
+                    f"sloscope run) or try again later. DuckDB said: {exc}"
+                ) from exc
+            log.warning(
+                "warehouse %s is locked by another process; waiting for the lock (retrying in %.1fs, "
+                "giving up after %gs)",
+                db,
+                delay,
+                wait_seconds,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-    # Naive TIMESTAMPs hold UTC throughout; make casts from TIMESTAMPTZ agree.
-    con.execute("SET TimeZone = 'UTC'")
-    if not read_only:
-        sqlfiles.run(con, "schema")
+    try:
+        # Naive TIMESTAMPs hold UTC throughout; make casts from TIMESTAMPTZ agree.
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            sqlfiles.run(con, "schema")
+    except duckdb.Error as exc:  # a full disk or a read-only file while creating the schema
+        con.close()
+        raise WarehouseError(f"cannot prepare warehouse {db}: {exc}") from exc
     return con
 
 
 @contextmanager
-def open_warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(path, read_only=read_only)
+def open_warehouse(
+    path: Path | str, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only, wait_seconds=wait_seconds)
     try:
         yield con
     finally:

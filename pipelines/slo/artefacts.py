@@ -227,14 +227,18 @@ def write_index(reports_dir: Path) -> Path:
         periods=periods, count=count, generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     )
     target = root / INDEX_NAME
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{INDEX_NAME}.", suffix=".tmp", dir=root)
+    tmp_name: str | None = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{INDEX_NAME}.", suffix=".tmp", dir=root)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(page)
         os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the index from a web server
         os.replace(tmp_name, target)
+    except OSError as exc:  # a full or read-only disk: say which file could not be written
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     finally:
-        Path(tmp_name).unlink(missing_ok=True)
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
     return reports_dir / INDEX_NAME
 
 

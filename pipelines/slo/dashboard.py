@@ -691,13 +691,17 @@ def build_dashboard(con: duckdb.DuckDBPyConnection, out: Path, *, as_of: datetim
     target = out / "index.html" if out.is_dir() else out
     target.parent.mkdir(parents=True, exist_ok=True)
     page = render_html(collect(con, as_of=as_of))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp_name: str | None = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(page)
         os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the page from a web server's user
         os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk: say which page could not be written
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
     return target

@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 import re
 import threading
 import time
@@ -52,6 +53,10 @@ from pydantic import (
 )
 
 from pipelines.slo.mail import MESSAGE_ID_DOMAIN, MailError, SmtpSettings, build_message, send_message
+
+# httpx logs every request's full URL at INFO, and a Slack (or webhook_url_env) URL is itself the secret:
+# keep its request lines out of every log that runs at INFO or below (tests/test_security.py).
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SEVERITIES = ("page", "ticket", "info")
 KINDS = ("burn_rate", "budget", "no_data", "anomaly")

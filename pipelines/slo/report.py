@@ -16,8 +16,9 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -123,6 +124,33 @@ def safe_slug(name: str) -> str:
     return base + suffix
 
 
+def _replace_file(target: Path, write: Callable[[Path], object]) -> Path:
+    """Write ``target`` through a temporary file beside it, then rename it into place: a reader (the
+    mailer, the index, a browser) sees the old file or the whole new one, never half of one, and a
+    failure (a full disk) leaves no temporary file behind. An OSError names ``target`` and the reason."""
+    tmp: Path | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a web server's user
+        os.replace(tmp, target)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
+    except BaseException:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _write_text(target: Path, text: str) -> Path:
+    return _replace_file(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def _normalise_hourly(hourly: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in _HOURLY_SCHEMA if c not in hourly.columns]
     if missing:
@@ -148,8 +176,9 @@ def write_report_inputs(
     statuses_path = out_dir / "statuses.json"
     hourly_path = out_dir / "hourly.parquet"
     # allow_nan=False: the status contract uses null for "no data"; a NaN here is an upstream bug.
-    statuses_path.write_text(json.dumps(statuses, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    _normalise_hourly(hourly).write_parquet(hourly_path)
+    _write_text(statuses_path, json.dumps(statuses, indent=2, allow_nan=False) + "\n")
+    frame = _normalise_hourly(hourly)
+    _replace_file(hourly_path, frame.write_parquet)
     return statuses_path, hourly_path
 
 
@@ -250,6 +279,11 @@ def render_service_report(
     if not folder.resolve().is_relative_to(root):  # safe_slug guarantees this; a report must never escape.
         raise ValueError(f"report folder {folder} is outside {root}")
     data_dir = folder / "data"
+    notebook_path = folder / f"{safe_slug(name)}.ipynb"
+    html_path = folder / f"{safe_slug(name)}.html"
+    # A failed re-run must not leave the previous page looking current to whoever mails it: removed
+    # before anything else is written, so a failure at any step (a full disk) leaves no page.
+    html_path.unlink(missing_ok=True)
     statuses_path, hourly_path = write_report_inputs(data_dir, service, statuses, hourly)
     extras_path = data_dir / "extras.json"
     if extras is None:
@@ -257,10 +291,6 @@ def render_service_report(
         extras_path.unlink(missing_ok=True)
     else:
         write_extras(extras_path, extras)
-    notebook_path = folder / f"{safe_slug(name)}.ipynb"
-    html_path = folder / f"{safe_slug(name)}.html"
-    # A failed re-run must not leave the previous page looking current to whoever mails it.
-    html_path.unlink(missing_ok=True)
     pm.execute_notebook(
         str(NOTEBOOK),
         str(notebook_path),
@@ -282,10 +312,7 @@ def render_service_report(
     )
     page = notebook_to_html(notebook_path, title=title or f"{service} — SLO report")
     # Write then rename: a mailer polling the folder sees no page or a whole one, never half of it.
-    tmp = html_path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(html_path)
-    return html_path
+    return _write_text(html_path, page)
 
 
 _PAGE = _JINJA.from_string("""<!DOCTYPE html>
@@ -1055,8 +1082,7 @@ def report_extras(con: duckdb.DuckDBPyConnection, service: str, as_of: datetime)
 def write_extras(path: Path, extras: dict) -> Path:
     """``extras.json`` beside the other inputs; NaN is refused (the contract uses null)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(extras, indent=2, allow_nan=False, default=_jsonable) + "\n", encoding="utf-8")
-    return path
+    return _write_text(path, json.dumps(extras, indent=2, allow_nan=False, default=_jsonable) + "\n")
 
 
 def load_extras(extras_path: str | Path) -> dict | None:

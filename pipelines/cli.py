@@ -92,7 +92,7 @@ def format_ingest(report: IngestReport) -> str:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         report = ingest_paths(
             con, [Path(p) for p in args.paths], max_clock_skew_seconds=settings.max_clock_skew_seconds
         )
@@ -110,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     slos = load_slos(Path(args.slos) if args.slos else settings.slos)
     policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     as_of = parse_as_of(args.as_of) if args.as_of else None
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         workflows.refresh(con, slos)
         _, results = workflows.evaluate_and_store(
             con, slos, as_of=as_of, at_risk_remaining=settings.at_risk_remaining, policies=policies
@@ -140,7 +140,7 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--from must be before --to")
     quantiles = _quantiles(args.quantiles)
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, read_only=True) as con:
+    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
         result = latency_percentiles(
             con, args.service, start, end, quantiles, operations=args.operation or None, success=args.success
         )
@@ -183,7 +183,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     policies = load_policies(settings.policies)
     db = Path(args.db) if args.db else settings.warehouse
     days = 0
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         workflows.refresh(con, slos)
         day = first
         while day <= last:
@@ -204,7 +204,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, read_only=True) as con:
+    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
         rows = workflows.history(con, first, last + timedelta(days=1), args.slo or None)
     if args.json:
         print(json.dumps([{"day": day.isoformat(), **status.to_json()} for day, status in rows], indent=2))
@@ -247,7 +247,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         }
     known = alert_workflow.read_known_incidents(Path(args.incidents)) if args.incidents else None
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         workflows.refresh(con, list(slos.values()))
         end = parse_as_of(args.end) if args.end else default_as_of(con)
         start = parse_as_of(args.start) if args.start else end - timedelta(days=28)
@@ -340,7 +340,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     slos = load_slos(Path(args.slos) if args.slos else settings.slos)
     policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     config = _alerting(args, settings)
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         workflows.refresh(con, slos)
         as_of, statuses = workflows.evaluate_and_store(
             con, slos, as_of=None, at_risk_remaining=settings.at_risk_remaining, policies=policies
@@ -400,7 +400,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     if args.action == "list":
         states = None if args.all else ["open", "acknowledged"]
-        with open_warehouse(db, read_only=True) as con:
+        with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
             found = alert_workflow.list_incidents(con, states=states, service=args.service, limit=args.limit)
         if args.json:
             print(json.dumps(found, indent=2, default=str))
@@ -414,7 +414,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     if args.action == "show":
-        with open_warehouse(db, read_only=True) as con:
+        with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
             detail = alert_workflow.incident_detail(con, args.id)
         if detail is None:
             raise UsageError(f"no incident #{args.id}")
@@ -459,7 +459,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     config = _alerting(args, settings)
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         if args.action == "ack":
             incident, delivery = alert_workflow.acknowledge_incident(
                 con, config, args.id, args.by, args.note or ""
@@ -540,7 +540,7 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.slo.openmetrics import textfile
     from pipelines.workflows import current_status
 
-    with open_warehouse(db, read_only=True) as con:
+    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
         statuses = current_status(con)
     if not args.textfile:
         raise UsageError("give --textfile PATH (node_exporter's textfile collector) or --serve")
@@ -584,7 +584,7 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         if not slos:
             raise UsageError(f"--slo: no SLO named {', '.join(args.slo)}")
     # Read-only: forecasting changes nothing (run `sloscope evaluate` first to bring aggregates up to date).
-    with open_warehouse(db, read_only=True) as con:
+    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
         rows = analytics.forecast_rows(
             con, slos, default_as_of(con), simulations=args.simulations, base_seed=args.seed
         )
@@ -650,7 +650,7 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.slo import corrections
 
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db) as con:
+    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         if args.action == "add":
             slos = load_slos(Path(args.slos) if args.slos else settings.slos)
             known = {s.name for s in slos} | {s.composite for s in slos if s.composite}

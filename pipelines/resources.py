@@ -30,6 +30,8 @@ class SloscopeResource(ConfigurableResource):
     at_risk_remaining: float = 0.25
     max_clock_skew_seconds: int = 300
     kernel_name: str = "sloscope"
+    # How long a run waits for another process's DuckDB lock before failing with a clear error.
+    lock_wait_seconds: float = 60.0
     # Data-quality thresholds and retention; see QualitySettings and [retention] in sloscope.toml.
     max_latency_ms: float = 600_000.0
     completeness_tolerance: float = 0.05
@@ -52,6 +54,7 @@ class SloscopeResource(ConfigurableResource):
             report_recipients=str(settings.report_recipients) if settings.report_recipients else "",
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
+            lock_wait_seconds=settings.lock_wait_seconds,
             max_latency_ms=settings.quality.max_latency_ms,
             completeness_tolerance=settings.quality.completeness_tolerance,
             completeness_hours=settings.quality.completeness_hours,
@@ -63,7 +66,7 @@ class SloscopeResource(ConfigurableResource):
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with open_warehouse(self.warehouse, read_only=read_only) as con:
+        with open_warehouse(self.warehouse, read_only=read_only, wait_seconds=self.lock_wait_seconds) as con:
             yield con
 
     def load_slos(self) -> list[SloDefinition]:

@@ -65,6 +65,7 @@ class Settings:
     at_risk_remaining: float = 0.25
     history_start: str = "2026-06-01"
     report_time_zone: str = "UTC"
+    lock_wait_seconds: float = 60.0
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
     # Tier -> "<N>d" or "forever", as written in [retention]; parsed by pipelines.slo.retention.
@@ -81,6 +82,7 @@ _OVERRIDES: dict[tuple[str, str], tuple[str, type]] = {
     ("paths", "alerting"): ("SLOSCOPE_ALERTING", Path),
     ("paths", "sources"): ("SLOSCOPE_SOURCES", Path),
     ("paths", "report_recipients"): ("SLOSCOPE_REPORT_RECIPIENTS", Path),
+    ("warehouse", "lock_wait_seconds"): ("SLOSCOPE_LOCK_WAIT_SECONDS", float),
     ("evaluation", "interval_minutes"): ("SLOSCOPE_EVALUATE_INTERVAL_MINUTES", int),
     ("ingest", "max_clock_skew_seconds"): ("SLOSCOPE_MAX_CLOCK_SKEW_SECONDS", int),
     ("evaluation", "at_risk_remaining"): ("SLOSCOPE_AT_RISK_REMAINING", float),
@@ -171,6 +173,9 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         raise SettingsError(f"evaluation at_risk_remaining: expected a share between 0 and 1, got {at_risk}")
 
     quality = _quality(values)
+    lock_wait = values.get(("warehouse", "lock_wait_seconds"), 60.0)
+    if not 0 <= lock_wait <= 86_400:
+        raise SettingsError(f"warehouse lock_wait_seconds: expected 0 to 86400 seconds, got {lock_wait}")
     retention = {
         key: values[("retention", key)]
         for (section, key) in _OVERRIDES
@@ -197,6 +202,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         max_clock_skew_seconds=values.get(("ingest", "max_clock_skew_seconds"), 300),
         at_risk_remaining=at_risk,
         history_start=_date_text(values.get(("history", "start_date"), "2026-06-01")),
+        lock_wait_seconds=lock_wait,
         report_time_zone=_time_zone(values.get(("reports", "time_zone"), "UTC")),
         smtp=SmtpSettings(
             host=values.get(("smtp", "host"), "127.0.0.1"),

@@ -36,6 +36,13 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"SLOSCOPE_SMTP_PORT": "twenty-five"}, "SLOSCOPE_SMTP_PORT: expected int"),
         ({"SLOSCOPE_AT_RISK_REMAINING": "2"}, "at_risk_remaining: expected a share between 0 and 1"),
         ({"SLOSCOPE_SMTP_TLS": "maybe"}, "smtp tls: expected one of none, starttls, ssl"),
+        ({"SLOSCOPE_LOCK_WAIT_SECONDS": "-1"}, "lock_wait_seconds: expected 0 to 86400"),
+        ({"SLOSCOPE_QUALITY_COMPLETENESS_TOLERANCE": "1"}, r"completeness_tolerance: expected a share"),
+        ({"SLOSCOPE_QUALITY_FRESHNESS_SEVERITY": "page"}, "freshness_severity: expected error or warn"),
+        ({"SLOSCOPE_QUALITY_MAX_LATENCY_MS": "0"}, "max_latency_ms: expected a number > 0"),
+        ({"SLOSCOPE_RETENTION_RAW": "two weeks"}, r"raw: expected a number of days such as '14d'"),
+        # Raw events kept longer than minute aggregates: the minutes would go first and never be rebuilt.
+        ({"SLOSCOPE_RETENTION_RAW": "120d"}, r"minute \(90d\) is kept shorter than raw \(120d\)"),
     ],
 )
 def test_bad_values_are_named(environ: dict[str, str], message: str) -> None:
@@ -47,3 +54,25 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "broken.toml", "[paths\n")
     with pytest.raises(SettingsError, match=r"broken\.toml: not valid TOML"):
         load_settings(path, environ={})
+
+
+def test_quality_retention_and_lock_wait_overrides() -> None:
+    settings = load_settings(
+        environ={
+            "SLOSCOPE_LOCK_WAIT_SECONDS": "5",
+            "SLOSCOPE_QUALITY_COMPLETENESS_SEVERITY": "warn",
+            "SLOSCOPE_QUALITY_FRESHNESS_MINUTES": "90",
+            "SLOSCOPE_RETENTION_RAW": "7d",
+        }
+    )
+    assert settings.lock_wait_seconds == 5.0
+    assert settings.quality.completeness_severity == "warn"
+    assert settings.quality.freshness_minutes == 90
+    # The repository's sloscope.toml gives the other tiers; the variable replaces raw only.
+    assert settings.retention == {
+        "raw": "7d",
+        "minute": "90d",
+        "hour": "400d",
+        "day": "forever",
+        "quarantine": "90d",
+    }

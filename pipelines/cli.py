@@ -22,7 +22,7 @@ from pipelines.slo.budget import EvaluationError, ObjectiveStatus
 from pipelines.slo.corrections import Correction, CorrectionError
 from pipelines.slo.ingest import IngestError, IngestReport, ingest_paths
 from pipelines.slo.policies import PolicyError, load_policies
-from pipelines.slo.spec import SpecError, export_yaml, load_catalog, load_slos
+from pipelines.slo.spec import SloDefinition, SpecError, export_yaml, load_catalog, load_slos
 from pipelines.warehouse import WarehouseError, open_warehouse
 
 
@@ -90,6 +90,16 @@ def format_ingest(report: IngestReport) -> str:
     return "\n".join(lines)
 
 
+def _refresh(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], db: Path) -> None:
+    """Recompute dirty aggregates and, like the sli_aggregates asset, mark the stored history days the
+    recomputed ranges made stale (the late-data sensor re-runs them; `sloscope backfill` clears them)."""
+    from pipelines import late_data, workflows
+
+    late_data.refresh_and_mark(
+        con, slos, late_data.pending_file(db), {}, lambda: workflows.refresh(con, slos)
+    )
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
@@ -111,7 +121,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     as_of = parse_as_of(args.as_of) if args.as_of else None
     with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
-        workflows.refresh(con, slos)
+        _refresh(con, slos, db)
         _, results = workflows.evaluate_and_store(
             con, slos, as_of=as_of, at_risk_remaining=settings.at_risk_remaining, policies=policies
         )
@@ -174,7 +184,7 @@ def _day(text: str, flag: str) -> date:
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines import workflows
+    from pipelines import late_data, workflows
 
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
     if first > last:
@@ -183,13 +193,16 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     policies = load_policies(settings.policies)
     db = Path(args.db) if args.db else settings.warehouse
     days = 0
+    pending = late_data.pending_file(db)
     with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
-        workflows.refresh(con, slos)
+        _refresh(con, slos, db)
         day = first
         while day <= last:
+            token = late_data.history_token(pending, day)
             workflows.store_history(
                 con, slos, day, at_risk_remaining=settings.at_risk_remaining, policies=policies
             )
+            late_data.clear_history_day(pending, day, token)
             days += 1
             day += timedelta(days=1)
     print(
@@ -248,7 +261,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     known = alert_workflow.read_known_incidents(Path(args.incidents)) if args.incidents else None
     db = Path(args.db) if args.db else settings.warehouse
     with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
-        workflows.refresh(con, list(slos.values()))
+        _refresh(con, list(slos.values()), db)
         end = parse_as_of(args.end) if args.end else default_as_of(con)
         start = parse_as_of(args.start) if args.start else end - timedelta(days=28)
         if known is None:
@@ -341,7 +354,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     config = _alerting(args, settings)
     with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
-        workflows.refresh(con, slos)
+        _refresh(con, slos, db)
         as_of, statuses = workflows.evaluate_and_store(
             con, slos, as_of=None, at_risk_remaining=settings.at_risk_remaining, policies=policies
         )

@@ -421,3 +421,38 @@ def test_every_help_page_renders(capsys: pytest.CaptureFixture[str]) -> None:
             main([command, "--help"])
         assert sub.value.code == 0, command
         assert "usage: sloscope" in capsys.readouterr().out
+
+
+def test_late_data_through_the_cli_marks_and_backfill_clears_the_stale_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.late_data import pending_file, read_pending
+
+    # Counts for 2026-03-01 and 03-03 (one request a minute); 03-02 arrives late.
+    def day_lines(day: date, good: int) -> list[str]:
+        start = datetime.combine(day, datetime.min.time())
+        return [f"{start + timedelta(minutes=m):%Y-%m-%dT%H:%M}:00Z,shop,1,{good}" for m in range(1440)]
+
+    header = "timestamp,service,total,good"
+    lines = [header, *day_lines(date(2026, 3, 1), 1), *day_lines(date(2026, 3, 3), 1)]
+    write(tmp_path / "landing" / "a.csv", "\n".join(lines) + "\n")
+    write(tmp_path / "slos" / "shop.yaml", SLO.replace("{status_code: {lt: 500}}", "{success: true}"))
+    db, slos = tmp_path / "w.duckdb", str(tmp_path / "slos")
+    assert main(["ingest", str(tmp_path / "landing"), "--db", str(db)]) == 0
+    span = ["--from", "2026-03-01", "--to", "2026-03-04", "--db", str(db), "--slos", slos]
+    assert main(["backfill", *span]) == 0
+    assert read_pending(pending_file(db))["history"] == {}
+
+    # 03-02 lands late with every request failing. The 1-day window (3-day burn-rate span) of the
+    # history days 03-02 .. 03-04 reads it; 03-01 (as of 03-02 00:00) does not.
+    write(tmp_path / "late" / "b.csv", "\n".join([header, *day_lines(date(2026, 3, 2), 0)]) + "\n")
+    assert main(["ingest", str(tmp_path / "late"), "--db", str(db)]) == 0
+    assert main(["evaluate", "--db", str(db), "--slos", slos]) == 0
+    assert sorted(read_pending(pending_file(db))["history"]) == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert main(["backfill", *span]) == 0
+    assert read_pending(pending_file(db))["history"] == {}
+    capsys.readouterr()
+    assert main(["history", "--from", "2026-03-02", "--to", "2026-03-02", "--db", str(db), "--json"]) == 0
+    (row,) = [r for r in json.loads(capsys.readouterr().out) if r["objective"] == "99%"]
+    # As of 03-03 00:00 the 1-day window is all of 03-02: 1,440 requests, none good.
+    assert (row["good"], row["total"], row["status"]) == (0, 1440, "breached")

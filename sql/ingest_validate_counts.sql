@@ -1,5 +1,6 @@
 -- Validates the staged rows of one counts file: bucket start, service, operation, total, good and/or bad.
 -- Timestamp and name rules are the sloscope_* macros in sql/schema.sql, shared with the events validator.
+-- $raw_cutoff: the raw retention cutoff (NULL when raw rows were never cut); rows before it are refused.
 CREATE OR REPLACE TEMP TABLE validated AS
 WITH src AS (
     SELECT
@@ -35,6 +36,7 @@ SELECT
     coalesce(good_number, total_number - bad_number) AS good,
     coalesce(_pre_reason, nullif(concat_ws('; ',
         sloscope_ts_problem(ts_text, ts, $latest_allowed),
+        sloscope_retention_problem(ts, CAST($raw_cutoff AS TIMESTAMP)),
         nullif(sloscope_name_problems(service_text, operation_text), ''),
         CASE WHEN total_text IS NULL THEN 'total is missing'
              WHEN total_number IS NULL THEN 'total ''' || left(total_text, 40) || ''' is not a whole number >= 0' END,

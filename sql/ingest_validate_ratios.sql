@@ -1,4 +1,5 @@
 -- Validates the staged rows of one ratios file: timestamp, service, operation, ratio in [0, 1].
+-- $raw_cutoff: the raw retention cutoff (NULL when raw rows were never cut); rows before it are refused.
 CREATE OR REPLACE TEMP TABLE validated AS
 WITH src AS (
     SELECT
@@ -22,6 +23,7 @@ SELECT
     CASE WHEN isfinite(ratio_number) AND ratio_number BETWEEN 0 AND 1 THEN ratio_number END AS ratio,
     coalesce(_pre_reason, nullif(concat_ws('; ',
         sloscope_ts_problem(ts_text, ts, $latest_allowed),
+        sloscope_retention_problem(ts, CAST($raw_cutoff AS TIMESTAMP)),
         nullif(sloscope_name_problems(service_text, operation_text), ''),
         CASE WHEN ratio_text IS NULL THEN 'ratio is missing'
              WHEN NOT coalesce(isfinite(ratio_number) AND ratio_number BETWEEN 0 AND 1, false)

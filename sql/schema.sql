@@ -424,3 +424,39 @@ CREATE TABLE IF NOT EXISTS retention_watermarks (
     cutoff     TIMESTAMP NOT NULL,
     applied_at TIMESTAMP NOT NULL
 );
+
+-- Event ids (optional in event files): identity is (service, event_id); ingestion quarantines a repeat.
+-- ALTER keeps warehouses made before it usable; the column goes last, so name the columns when inserting.
+ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS event_id VARCHAR;
+
+-- A row reaching before the raw retention cutoff (retention_watermarks, tier 'raw') cannot be loaded:
+-- aggregation recomputes a dirty minute from raw rows only, and the minute's other raw rows are deleted.
+-- NULL when there is no cutoff. Shared by the events, counts and ratios validators (sql/ingest_validate_*).
+CREATE OR REPLACE MACRO sloscope_cutoff_text(cutoff) AS
+    CASE WHEN cutoff = date_trunc('day', cutoff) THEN strftime(cutoff, '%Y-%m-%d')
+         ELSE strftime(cutoff, '%Y-%m-%dT%H:%M:%SZ') END;
+-- The first whole minute at or after a cutoff: minutes before it lost raw rows to retention.
+CREATE OR REPLACE MACRO sloscope_minute_ceil(cutoff) AS
+    date_trunc('minute', cutoff) + CASE WHEN cutoff > date_trunc('minute', cutoff) THEN INTERVAL 1 MINUTE
+                                        ELSE INTERVAL 0 MINUTE END;
+CREATE OR REPLACE MACRO sloscope_retention_problem(ts, cutoff) AS
+    CASE WHEN date_trunc('minute', ts) < cutoff
+         THEN 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ')
+              || CASE WHEN ts < cutoff THEN ' is older than' ELSE ' falls in the minute of' END
+              || ' the raw-data retention cutoff ' || sloscope_cutoff_text(cutoff)
+              || ' (raw rows before it were deleted; its minute can no longer be recomputed)'
+    END;
+
+-- Data presence for completeness: per service and UTC hour, bit m of `minutes` is set when any 1-minute
+-- aggregate row of the service exists at minute m of the hour. Kept by sql/rollup_counts.sql with the
+-- hourly counts (the same hours, the same transaction); exact unions of minutes over services and any
+-- range of minutes come from bit_or and bit_count, without reading the minute tables.
+CREATE TABLE IF NOT EXISTS sli_presence_hour (
+    bucket_start TIMESTAMP NOT NULL, service VARCHAR NOT NULL, minutes UBIGINT NOT NULL
+);
+-- Warehouses aggregated before the table existed: fill it once from the minutes they keep.
+INSERT INTO sli_presence_hour
+SELECT date_trunc('hour', bucket_start), service, bit_or(1::UBIGINT << minute(bucket_start))
+FROM sli_counts_minute
+WHERE NOT EXISTS (SELECT 1 FROM sli_presence_hour)
+GROUP BY ALL;

@@ -22,6 +22,7 @@ from pipelines.warehouse import connect
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 EVENTS = "timestamp,service,operation,status_code,success,latency_ms\n"
+EVENTS_WITH_ID = "timestamp,service,operation,status_code,success,latency_ms,event_id\n"
 COUNTS = "timestamp,service,operation,total,good,bad\n"
 RATIOS = "timestamp,service,operation,ratio\n"
 TS = "2026-03-01T10:00:00Z"
@@ -692,6 +693,35 @@ def _corpus() -> list[Case]:
             '{"timestamp": "' + TS + '", "service": "shop", "status_code": 200, "latency_ms": -Infinity}\n',
             ("key 'status_code' is given more than once", "latency_ms '-inf'"),
             (3, 1, 2),
+        ),
+        # --- Event ids (ids are unique to each case: the whole corpus also loads into one warehouse) ------
+        _csv(
+            # ids [dup-1, dup-1, "", " "]: line 3 repeats line 2; blank ids are no ids and never repeat.
+            "csv_event_id_repeated",
+            EVENTS_WITH_ID + f"{TS},shop,pay,200,,1,dup-1\n{TS},shop,pay,200,,1,dup-1\n"
+            f"{TS},shop,pay,200,,1,\n{TS},shop,pay,200,,1, \n",
+            ("duplicate event_id 'dup-1' for service 'shop' (first at row 2 of this file)",),
+            (4, 3, 1),
+        ),
+        _csv(
+            "csv_event_id_too_long",
+            EVENTS_WITH_ID + f"{TS},shop,pay,200,,1,{'L' * 201}\n",
+            ("event_id is longer than 200 characters",),
+            (1, 0, 1),
+        ),
+        _ndjson(
+            "ndjson_event_id_nested",
+            '{"timestamp": "' + TS + '", "service": "shop", "status_code": 200, "event_id": ["n-1"]}\n',
+            ("field 'event_id' is a JSON list, expected a single value",),
+            (1, 0, 1),
+        ),
+        _parquet(
+            # A binary id has no faithful text form to compare: the whole file is quarantined, not loaded
+            # with its ids silently ignored.
+            "parquet_event_id_binary",
+            pa.table({**_GOOD_EVENTS.to_pydict(), "event_id": pa.array([b"\x01", b"\x02"], pa.binary())}),
+            ("column 'event_id' has Parquet type Binary",),
+            (2, 0, 2),
         ),
     ]
     names = [c.name for c in cases]

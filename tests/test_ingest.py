@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipelines.slo.aggregate import refresh_aggregates
 from pipelines.slo.ingest import IngestError, ingest_file, ingest_paths
 from tests.conftest import write
 
@@ -481,4 +482,124 @@ def test_counter_samples_at_the_same_instant(tmp_path: Path, warehouse: duckdb.D
     assert reasons == [
         "conflicting counter samples at 2026-03-01T00:01:00Z: 1010/1009 and 1008/1008",
         "duplicate counter sample at 2026-03-01T00:01:00Z",
+    ]
+
+
+def _raw_cutoff(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> None:
+    """What retention leaves behind: raw rows before the cutoff deleted, and the raw tier's watermark."""
+    for table in ("raw_events", "raw_counts", "raw_ratios"):
+        con.execute(f"DELETE FROM {table} WHERE ts < $c", {"c": cutoff})
+    con.execute("INSERT OR REPLACE INTO retention_watermarks VALUES ('raw', $c, $c)", {"c": cutoff})
+
+
+RETENTION_NOTE = "(raw rows before it were deleted; its minute can no longer be recomputed)"
+
+
+def test_rows_before_the_raw_retention_cutoff_are_quarantined(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    _raw_cutoff(warehouse, datetime(2026, 3, 1))
+    # Each file: one row a second before the cutoff (quarantined), one at the cutoff (kept: rows strictly
+    # before it were deleted, so the minute 00:00 is whole).
+    files = {
+        "e.csv": "timestamp,service,status_code\n{early},shop,200\n{late},shop,200\n",
+        "c.csv": "timestamp,service,total,good\n{early},shop,10,9\n{late},shop,10,9\n",
+        "r.csv": "timestamp,service,ratio\n{early},shop,0.5\n{late},shop,0.5\n",
+    }
+    for name, text in files.items():
+        path = write(tmp_path / name, text.format(early="2026-02-28T23:59:59Z", late="2026-03-01T00:00:00Z"))
+        result = ingest_file(warehouse, path, now=NOW)
+        assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 1, 1), name
+        (reason,) = warehouse.execute(
+            "SELECT reason FROM quarantine WHERE file_id = $f", {"f": result.file_id}
+        ).fetchone()
+        assert reason == (
+            "timestamp 2026-02-28T23:59:59Z is older than the raw-data retention cutoff 2026-03-01 "
+            + RETENTION_NOTE
+        )
+    assert warehouse.execute("SELECT min(ts) FROM raw_events").fetchone()[0] == datetime(2026, 3, 1)
+
+
+def test_a_cutoff_inside_a_minute_refuses_that_whole_minute(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Retention cuts whole days; should a cutoff ever fall inside a minute, that minute lost some raw rows
+    # too, so a late row in it is refused as well.
+    _raw_cutoff(warehouse, datetime(2026, 3, 1, 10, 0, 30))
+    text = "timestamp,service,status_code\n2026-03-01T10:00:45Z,shop,200\n2026-03-01T10:01:00Z,shop,200\n"
+    result = ingest_file(warehouse, write(tmp_path / "e.csv", text), now=NOW)
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert warehouse.execute("SELECT reason FROM quarantine").fetchone()[0] == (
+        "timestamp 2026-03-01T10:00:45Z falls in the minute of the raw-data retention cutoff "
+        "2026-03-01T10:00:30Z " + RETENTION_NOTE
+    )
+
+
+def test_counter_interval_before_the_raw_cutoff_is_quarantined(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    header = "timestamp,service,operation,total_cumulative,good_cumulative\n"
+    ingest_file(
+        warehouse, write(tmp_path / "c1.csv", header + "2026-02-28T23:58:00Z,lb,a,100,100\n"), now=NOW
+    )
+    _raw_cutoff(warehouse, datetime(2026, 3, 1))
+    # 23:59 sample: before the cutoff itself, quarantined by validation (the state stays at 23:58).
+    # 00:01 sample: its delta (30 / 29) goes to the previous sample's minute, 23:58, before the cutoff:
+    #               quarantined, and the series' state moves to it (a true reading).
+    # 00:02 sample: delta 10 / 9 against 00:01, at 00:01: loads.
+    text = header + (
+        "2026-02-28T23:59:00Z,lb,a,110,110\n2026-03-01T00:01:00Z,lb,a,130,129\n2026-03-01T00:02:00Z,lb,a,140,138\n"
+    )
+    result = ingest_file(warehouse, write(tmp_path / "c2.csv", text), now=NOW)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 1, 2)
+    assert warehouse.execute(
+        "SELECT ts, total, good FROM raw_counts WHERE file_id = $f", {"f": result.file_id}
+    ).fetchall() == [(datetime(2026, 3, 1, 0, 1), 10, 9)]
+    reasons = warehouse.execute(
+        "SELECT reason FROM quarantine WHERE file_id = $f ORDER BY source_row", {"f": result.file_id}
+    ).fetchall()
+    assert reasons == [
+        (
+            "timestamp 2026-02-28T23:59:00Z is older than the raw-data retention cutoff 2026-03-01 "
+            + RETENTION_NOTE,
+        ),
+        (
+            "counter interval starting at 2026-02-28T23:58:00Z (the previous sample) is older than the "
+            "raw-data retention cutoff 2026-03-01 " + RETENTION_NOTE,
+        ),
+    ]
+
+
+def test_a_file_replaced_after_retention_keeps_its_old_minutes(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    header = "timestamp,service,status_code\n"
+    path = write(
+        tmp_path / "e.csv", header + "2026-02-28T12:00:00Z,shop,200\n2026-03-01T12:00:00Z,shop,200\n"
+    )
+    ingest_file(warehouse, path, now=NOW)
+    refresh_aggregates(warehouse, {})
+    _raw_cutoff(warehouse, datetime(2026, 3, 1))
+    # A corrected version: the 02-28 row (before the cutoff) is quarantined, the two 03-01 rows load.
+    write(
+        path,
+        header
+        + "2026-02-28T12:00:00Z,shop,500\n2026-03-01T12:00:00Z,shop,200\n2026-03-01T12:00:30Z,shop,200\n",
+    )
+    result = ingest_file(warehouse, path, now=NOW)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    # The old version's minutes are recomputed from the cutoff on only (02-28 12:00 has no raw rows left:
+    # recomputing it would replace its count with nothing); the new version's own range is 12:00-12:01.
+    assert warehouse.execute(
+        "SELECT start_minute, end_minute FROM dirty_ranges ORDER BY file_id"
+    ).fetchall() == [
+        (datetime(2026, 3, 1), datetime(2026, 3, 1, 12, 1)),
+        (datetime(2026, 3, 1, 12), datetime(2026, 3, 1, 12, 1)),
+    ]
+    refresh_aggregates(warehouse, {})
+    assert warehouse.execute(
+        "SELECT bucket_start, status_code, requests FROM sli_counts_minute ORDER BY bucket_start"
+    ).fetchall() == [
+        (datetime(2026, 2, 28, 12), 200, 1),  # the old version's count, kept
+        (datetime(2026, 3, 1, 12), 200, 2),
     ]

@@ -8,6 +8,18 @@ already-loaded path with new content replaces that path's previous rows.
 
 Row numbers (``source_row``) are line numbers for CSV (the header is line 1) and NDJSON, and 1-based
 row positions for Parquet.
+
+Event files may carry an ``event_id`` column (a blank value is no id). Identity is (service, event_id):
+the first valid row of an id in a file loads; a later row of the same id in the file, or an id already
+loaded from another file, goes to the quarantine as a duplicate, naming where the first one is. A changed
+file at a loaded path drops its earlier version first, so its own events never count against it. A row's
+own validation problems come first: an invalid row is quarantined for them, and is no "first" of its id.
+Count and ratio files have no event ids: an ``event_id`` column there is an ignored extra (a counter file
+refuses every extra column, this one included).
+
+Once retention has cut raw rows (``retention_watermarks``, tier ``raw``), a row of any kind whose minute
+starts before the cutoff is quarantined: aggregation recomputes a minute from raw rows only, and that
+minute's other raw rows are gone.
 """
 
 from __future__ import annotations
@@ -26,11 +38,12 @@ import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
+from pipelines.faults import fault_point
 from pipelines.slo.counters import Sample, differences
 from pipelines.sources import StagedRecords, load_registry
 from pipelines.warehouse import query_frame, transaction
 
-EVENT_COLUMNS = ("timestamp", "service", "operation", "status_code", "success", "latency_ms")
+EVENT_COLUMNS = ("timestamp", "service", "operation", "status_code", "success", "latency_ms", "event_id")
 COUNT_COLUMNS = ("timestamp", "service", "operation", "total", "good", "bad")
 RATIO_COLUMNS = ("timestamp", "service", "operation", "ratio")
 COUNTER_COLUMNS = (
@@ -440,6 +453,7 @@ def ingest_file(
     max_clock_skew_seconds: int = 300,
 ) -> FileResult:
     """Load one file; see the module docstring for the guarantees."""
+    fault_point("ingest.before_file")
     now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     path = path.resolve()
     fmt = FORMATS.get(path.suffix.lower())
@@ -512,11 +526,14 @@ def ingest_file(
     try:
         with transaction(con):
             file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
-            sqlfiles.run(con, "ingest_supersede", {"path": path_text})
+            raw_cutoff = _raw_cutoff(con)
+            sqlfiles.run(con, "ingest_supersede", {"path": path_text, "raw_cutoff": raw_cutoff})
+            fault_point("ingest.after_supersede")
             validate = _VALIDATORS.get(kind or "", "ingest_validate_events")
-            sqlfiles.run(con, validate, {"latest_allowed": latest_allowed})
+            sqlfiles.run(con, validate, {"latest_allowed": latest_allowed, "raw_cutoff": raw_cutoff})
             if kind == "counters":
-                _apply_counter_deltas(con)
+                _apply_counter_deltas(con, raw_cutoff)
+            fault_point("ingest.after_validate")
             loaded, quarantined, min_ts, max_ts = con.execute(
                 sqlfiles.sql("ingest_validated_summary")
             ).fetchall()[0]
@@ -524,7 +541,9 @@ def ingest_file(
                 raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {rows_read}")
             params = {**base, "file_id": file_id}
             sqlfiles.run(con, _LOADERS.get(kind or "", "ingest_load_events"), params)
+            fault_point("ingest.after_load")
             sqlfiles.run(con, "ingest_quarantine", params)
+            fault_point("ingest.after_quarantine")
             _record_file(
                 con,
                 base,
@@ -539,16 +558,18 @@ def ingest_file(
                 max_ts=max_ts,
             )
             sqlfiles.run(con, "ingest_mark_dirty", {"file_id": file_id, "min_ts": min_ts, "max_ts": max_ts})
+            fault_point("ingest.after_record_file")
     finally:
         # After the transaction has committed or rolled back: cleanup must never mask the real error.
         con.unregister("staging")
         con.unregister("rejected_records")
+    fault_point("ingest.after_commit")
     sqlfiles.run(con, "ingest_drop_validated")
     message = file_problem or ("empty file" if rows_read == 0 else "")
     return FileResult(path_text, "loaded", rows_read, loaded, quarantined, kind, file_id, message)
 
 
-def _apply_counter_deltas(con: duckdb.DuckDBPyConnection) -> None:
+def _apply_counter_deltas(con: duckdb.DuckDBPyConnection, raw_cutoff: datetime | None) -> None:
     """Replace the validated cumulative samples by per-interval counts (see pipelines.slo.counters)."""
     samples = query_frame(con, sqlfiles.sql("ingest_counter_samples"))
     series_keys = sorted({f"{s}\x00{o}" for s, o in samples.select("service", "operation").iter_rows()})
@@ -592,7 +613,7 @@ def _apply_counter_deltas(con: duckdb.DuckDBPyConnection) -> None:
     con.register("counter_deltas", pl.DataFrame(deltas, schema=delta_schema))
     con.register("new_counter_state", pl.DataFrame(new_state, schema=state_schema))
     try:
-        sqlfiles.run(con, "ingest_counter_deltas")
+        sqlfiles.run(con, "ingest_counter_deltas", {"raw_cutoff": raw_cutoff})
     finally:
         con.unregister("counter_deltas")
         con.unregister("new_counter_state")
@@ -640,6 +661,11 @@ def _record_file(
         return write()
 
 
+def _raw_cutoff(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The raw tier's retention cutoff: raw rows before it were deleted (None when never cut)."""
+    return con.execute(sqlfiles.sql("ingest_raw_cutoff")).fetchall()[0][0]
+
+
 def _loaded_kind(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
     found = con.execute(sqlfiles.sql("loaded_kind_of_path"), {"path": path}).fetchall()
     return found[0][0] if found else None
@@ -651,7 +677,7 @@ def _record_duplicate(con: duckdb.DuckDBPyConnection, base: dict[str, Any], orig
     if not earlier or _loaded_kind(con, base["path"]) == "counters":
         return False  # a counter file's samples stay: see the refusal in ingest_file
     with transaction(con):
-        sqlfiles.run(con, "ingest_supersede", {"path": base["path"]})
+        sqlfiles.run(con, "ingest_supersede", {"path": base["path"], "raw_cutoff": _raw_cutoff(con)})
         number = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
         sqlfiles.run(
             con,
@@ -669,6 +695,7 @@ def _record_duplicate(con: duckdb.DuckDBPyConnection, base: dict[str, Any], orig
                 "error": f"same content as {original}",
             },
         )
+    fault_point("ingest.after_duplicate")
     return True
 
 

@@ -8,7 +8,9 @@ so when an alert started comes from the data. Incidents live on the wall clock (
 "unacknowledged for 15 minutes" means fifteen real minutes even if data arrives late.
 
 Delivery is at most once per idempotency key and channel: the outbox holds one row per (key, channel), the
-log records every attempt, and :func:`pipelines.slo.notify.dispatch` refuses a key already delivered.
+log records every attempt, and :func:`pipelines.slo.notify.dispatch` refuses a key already delivered. A crash
+between a send and its recording (one transaction per outbox row) leaves the row pending: the next run sends
+it again with the same key and payload, so receivers deduplicate by the idempotency key.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import duckdb
 import numpy as np
 
 from pipelines import sqlfiles
+from pipelines.faults import fault_point
 from pipelines.slo.alert_config import AlertingConfig
 from pipelines.slo.alerting import (
     AlertRule,
@@ -677,6 +680,7 @@ def _save(con: duckdb.DuckDBPyConnection, result: StepResult, recorded_at: datet
         row["facts"] = json.dumps([list(pair) for pair in alert.facts])
         row["details"] = json.dumps(alert.details, default=str)
         con.execute(sqlfiles.sql("alert_instance_upsert"), row)
+    fault_point("alerts.after_state")
     for incident in result.incidents:
         con.execute(sqlfiles.sql("incident_upsert"), asdict(incident))
     for event in result.events:
@@ -863,35 +867,41 @@ def deliver_pending(
     outcomes: dict[str, int] = {}
     pending = con.execute(sqlfiles.sql("outbox_pending")).fetchall()
     for key, channel_name, _purpose, dry_run, payload in pending:
-        channel = config.channels.get(channel_name)
-        now = wall_clock()
-        if channel is None:
-            outcome = "failed"
-            log.record(
-                Attempt(
-                    key,
-                    channel_name,
-                    "unknown",
-                    1,
-                    _utc(now),
-                    "failed",
-                    None,
-                    f"channel {channel_name!r} is no longer configured",
-                    0.0,
+        # One transaction per row: the attempts logged and the outbox status commit together, so a crash
+        # between sending and recording leaves the row pending and a re-run sends it again (at least once,
+        # same key and payload) instead of logging it as a duplicate of a delivery it never recorded.
+        with transaction(con):
+            channel = config.channels.get(channel_name)
+            now = wall_clock()
+            if channel is None:
+                outcome = "failed"
+                log.record(
+                    Attempt(
+                        key,
+                        channel_name,
+                        "unknown",
+                        1,
+                        _utc(now),
+                        "failed",
+                        None,
+                        f"channel {channel_name!r} is no longer configured",
+                        0.0,
+                    )
                 )
+            else:
+                kwargs: dict[str, Any] = {"env": env, "log": log, "dry_run": bool(dry_run)}
+                if sleep is not None:
+                    kwargs["sleep"] = sleep
+                if _purpose == "refresh":
+                    # Keeping a firing alert alive in Alertmanager is not a new notification: no rate limit.
+                    channel = channel.model_copy(update={"rate_limit": None})
+                outcome = dispatch(notification_from_json(payload), channel_name, channel, **kwargs)
+            if outcome == "delivered":
+                fault_point("notify.after_send")
+            con.execute(
+                sqlfiles.sql("outbox_update"),
+                {"status": outcome, "updated_at": wall_clock(), "key": key, "channel": channel_name},
             )
-        else:
-            kwargs: dict[str, Any] = {"env": env, "log": log, "dry_run": bool(dry_run)}
-            if sleep is not None:
-                kwargs["sleep"] = sleep
-            if _purpose == "refresh":
-                # Keeping a firing alert alive in Alertmanager is not a new notification: no rate limit.
-                channel = channel.model_copy(update={"rate_limit": None})
-            outcome = dispatch(notification_from_json(payload), channel_name, channel, **kwargs)
-        con.execute(
-            sqlfiles.sql("outbox_update"),
-            {"status": outcome, "updated_at": wall_clock(), "key": key, "channel": channel_name},
-        )
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return DeliverySummary(outcomes, log.attempts)
 
@@ -1007,6 +1017,7 @@ def run_alerting(
             escalates=_escalates(config),
         )
         _save(con, result, wall_clock())
+        fault_point("incidents.after_upsert")
         queued = enqueue_intents(con, result.intents, now, config)
         changed = {a.alert_id: a for a in result.alerts}
         firing = [changed.get(a.alert_id, a) for a in state.alerts] + [
@@ -1018,6 +1029,7 @@ def run_alerting(
         queued += enqueue_refreshes(
             con, [a for a in firing if a.alert_id not in new_ids], incidents, now, config
         )
+    fault_point("notify.after_outbox")
     delivery = deliver_pending(con, config, env=env, sleep=sleep) if deliver else None
     return AlertingRun(moment, observations, result, queued, delivery)
 

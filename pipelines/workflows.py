@@ -18,6 +18,7 @@ from pipelines.alert_workflow import (
     read_known_incidents,
     rules_for,
 )
+from pipelines.faults import fault_point
 from pipelines.slo.aggregate import AggregateReport, refresh_aggregates
 from pipelines.slo.alert_config import AlertingConfig
 from pipelines.slo.alerting import (
@@ -105,6 +106,7 @@ def store_objectives(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition]) 
         "definition": pl.String,
     }
     _replace_from_frame(con, "store_objectives", "new_objectives", pl.DataFrame(rows, schema=schema))
+    fault_point("evaluate.after_objectives")
     return len(rows)
 
 
@@ -127,6 +129,7 @@ def evaluate_and_store(
         _replace_from_frame(
             con, "store_status", "new_status", frame, {"as_of": moment, "evaluated_at": utc_now()}
         )
+    fault_point("evaluate.after_status")
     return moment, results
 
 
@@ -146,6 +149,7 @@ def store_hourly(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_o
     schema = {"bucket_start": pl.Datetime("us"), "good": pl.Int64, "total": pl.Int64, "slo": pl.String}
     frame = pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
     _replace_from_frame(con, "store_hourly", "new_hourly", frame)
+    fault_point("evaluate.after_hourly")
     return frame.height
 
 
@@ -194,6 +198,7 @@ def store_history(
                 "evaluated_at": utc_now(),
             },
         )
+    fault_point("history.after_day")
     return results
 
 

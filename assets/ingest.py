@@ -61,7 +61,12 @@ def raw_measurements(context: AssetExecutionContext, sloscope: SloscopeResource)
     landing = Path(sloscope.landing)
     landing.mkdir(parents=True, exist_ok=True)
     with sloscope.connect() as con:
-        report = ingest_paths(con, [landing], max_clock_skew_seconds=sloscope.max_clock_skew_seconds)
+        report = ingest_paths(
+            con,
+            [landing],
+            max_clock_skew_seconds=sloscope.max_clock_skew_seconds,
+            max_latency_ms=sloscope.max_latency_ms,
+        )
         events, counts, quarantined = con.execute(sqlfiles.sql("ingest_table_sizes")).fetchall()[0]
         recent = con.execute(sqlfiles.sql("latest_quarantine")).fetchall()
     for failure in (f for f in report.files if f.status == "failed"):

@@ -104,7 +104,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
         report = ingest_paths(
-            con, [Path(p) for p in args.paths], max_clock_skew_seconds=settings.max_clock_skew_seconds
+            con,
+            [Path(p) for p in args.paths],
+            max_clock_skew_seconds=settings.max_clock_skew_seconds,
+            max_latency_ms=settings.quality.max_latency_ms,
         )
     print(format_ingest(report))
     failed = [f for f in report.files if f.status == "failed"]

@@ -61,6 +61,9 @@ SELECT
              THEN 'neither status_code nor success is given' END,
         CASE WHEN latency_text IS NOT NULL AND latency_ms IS NULL
              THEN 'latency_ms ''' || left(latency_text, 40) || ''' is not a finite number >= 0' END,
+        CASE WHEN latency_ms > $max_latency_ms
+             THEN 'latency_ms ' || latency_ms || ' is above the plausible maximum of ' || $max_latency_ms
+                  || ' ms ([quality] max_latency_ms)' END,
         CASE WHEN length(event_id_text) > 200 THEN 'event_id is longer than 200 characters' END
     ), '')) AS reason
 FROM checked;

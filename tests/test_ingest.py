@@ -603,3 +603,26 @@ def test_a_file_replaced_after_retention_keeps_its_old_minutes(
         (datetime(2026, 2, 28, 12), 200, 1),  # the old version's count, kept
         (datetime(2026, 3, 1, 12), 200, 2),
     ]
+
+
+def test_implausible_latencies_are_quarantined_at_the_configured_ceiling(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    # Ceiling 1000 ms: 1000 itself is plausible, 1000.5 and 10^12 (a timeout sentinel) are not.
+    path = write(
+        tmp_path / "e.csv",
+        "timestamp,service,status_code,latency_ms\n"
+        "2026-03-01T00:00:00Z,shop,200,1000\n"
+        "2026-03-01T00:00:01Z,shop,200,1000.5\n"
+        "2026-03-01T00:00:02Z,shop,200,1000000000000\n"
+        "2026-03-01T00:00:03Z,shop,200,\n",
+    )
+    result = ingest_file(warehouse, path, now=NOW, max_latency_ms=1000.0)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    reasons = [
+        r for (r,) in warehouse.execute("SELECT reason FROM quarantine ORDER BY source_row").fetchall()
+    ]
+    assert reasons == [
+        "latency_ms 1000.5 is above the plausible maximum of 1000.0 ms ([quality] max_latency_ms)",
+        "latency_ms 1000000000000.0 is above the plausible maximum of 1000.0 ms ([quality] max_latency_ms)",
+    ]

@@ -71,11 +71,16 @@ STATUSES: st.SearchStrategy[Cell] = st.one_of(
     st.integers(600, 10**30).map(lambda n: (str(n), False)),
     st.sampled_from(["", "abc", "NaN", "inf", "-inf", "200.5", "1e308", "2xx"]).map(lambda t: (t, False)),
 )
+# Valid up to the default plausibility ceiling (600,000 ms, [quality] max_latency_ms), invalid above it.
 LATENCIES: st.SearchStrategy[Cell] = st.one_of(
-    st.floats(min_value=0, max_value=1e300, allow_nan=False, allow_infinity=False).map(
+    st.floats(min_value=0, max_value=600_000, allow_nan=False, allow_infinity=False).map(
         lambda x: (repr(x), True)
     ),
-    st.integers(0, 10**12).map(lambda n: (str(n), True)),
+    st.integers(0, 600_000).map(lambda n: (str(n), True)),
+    st.floats(min_value=600_000.001, max_value=1e300, allow_nan=False, allow_infinity=False).map(
+        lambda x: (repr(x), False)
+    ),
+    st.integers(600_001, 10**12).map(lambda n: (str(n), False)),
     st.just(("", True)),  # latency is optional
     st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False).map(lambda x: (repr(x), False)),
     st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "1e400", "9" * 400, "12ms", "abc"]).map(

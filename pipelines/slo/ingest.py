@@ -71,6 +71,9 @@ BUILT_IN_FORMATS = {
 _PLUGINS = load_registry().file_sources
 FORMATS = {**BUILT_IN_FORMATS, **{suffix: f"plugin:{source.name}" for suffix, source in _PLUGINS.items()}}
 _MAX_RECORD_CHARS = 4000
+# Latencies above this are implausible (a unit mix-up, a timeout sentinel): quarantined, not counted.
+# The same default as [quality] max_latency_ms, which the callers pass.
+DEFAULT_MAX_LATENCY_MS = 600_000.0
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -451,6 +454,7 @@ def ingest_file(
     *,
     now: datetime | None = None,
     max_clock_skew_seconds: int = 300,
+    max_latency_ms: float = DEFAULT_MAX_LATENCY_MS,
 ) -> FileResult:
     """Load one file; see the module docstring for the guarantees."""
     fault_point("ingest.before_file")
@@ -530,7 +534,15 @@ def ingest_file(
             sqlfiles.run(con, "ingest_supersede", {"path": path_text, "raw_cutoff": raw_cutoff})
             fault_point("ingest.after_supersede")
             validate = _VALIDATORS.get(kind or "", "ingest_validate_events")
-            sqlfiles.run(con, validate, {"latest_allowed": latest_allowed, "raw_cutoff": raw_cutoff})
+            sqlfiles.run(
+                con,
+                validate,
+                {
+                    "latest_allowed": latest_allowed,
+                    "raw_cutoff": raw_cutoff,
+                    "max_latency_ms": max_latency_ms,
+                },
+            )
             if kind == "counters":
                 _apply_counter_deltas(con, raw_cutoff)
             fault_point("ingest.after_validate")
@@ -705,12 +717,19 @@ def ingest_paths(
     *,
     now: datetime | None = None,
     max_clock_skew_seconds: int = 300,
+    max_latency_ms: float = DEFAULT_MAX_LATENCY_MS,
 ) -> IngestReport:
     """Ingest every data file under ``paths``; one file's failure does not stop the others."""
     report = IngestReport()
     for path in discover(paths):
         try:
-            result = ingest_file(con, path, now=now, max_clock_skew_seconds=max_clock_skew_seconds)
+            result = ingest_file(
+                con,
+                path,
+                now=now,
+                max_clock_skew_seconds=max_clock_skew_seconds,
+                max_latency_ms=max_latency_ms,
+            )
         except (IngestError, OSError, duckdb.Error, pl.exceptions.PolarsError, RuntimeError) as exc:
             # Not recorded as failed in the warehouse: the cause may be transient (a full disk, a lock),
             # and the next run must try the file again. The transaction left nothing of it behind.

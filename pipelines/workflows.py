@@ -41,7 +41,6 @@ from pipelines.slo.budget import (
     correction_applies,
     default_as_of,
     evaluate,
-    evaluation_span,
     floor_minute,
     good_and_total,
     minute_series,
@@ -205,27 +204,17 @@ def store_history(
 def history_days_affected(
     con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], correction: Correction
 ) -> dict[date, list[SloDefinition]]:
-    """Stored history days whose evaluation window overlaps the correction, with the SLOs to recompute."""
-    affected: dict[date, list[SloDefinition]] = {}
-    for slo in slos:
-        if not correction_applies(correction, slo):
-            continue
-        for (day,) in con.execute(sqlfiles.sql("history_days"), {"slo": slo.name}).fetchall():
-            as_of = datetime.combine(day + timedelta(days=1), datetime.min.time())
-            # The stored row holds burn rates over up to 3 days too, not only the SLO window.
-            start, end = evaluation_span(slo, as_of)
-            if correction.intervals(start, end):
-                affected.setdefault(day, []).append(slo)
-    # A composite's whole is computed from all its components: recompute them together.
-    by_composite: dict[str, list[SloDefinition]] = {}
-    for slo in slos:
-        if slo.composite:
-            by_composite.setdefault(slo.composite, []).append(slo)
-    for day_slos in affected.values():
-        names = {s.name for s in day_slos}
-        for composite in {s.composite for s in day_slos if s.composite}:
-            day_slos.extend(s for s in by_composite[composite] if s.name not in names)
-    return affected
+    """Stored history days whose evaluation window overlaps the correction, with the SLOs to recompute
+    (the same span logic late data uses; composites recomputed together)."""
+    from pipelines.late_data import history_days_touched, stored_history_days
+
+    return history_days_touched(
+        stored_history_days(con, date.min),
+        slos,
+        lambda slo, start, end: (
+            correction_applies(correction, slo) and bool(correction.intervals(start, end))
+        ),
+    )
 
 
 def recompute_history_for(

@@ -1,1 +1,0 @@
-SELECT DISTINCT day FROM slo_history WHERE slo = $slo ORDER BY day;

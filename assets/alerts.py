@@ -13,12 +13,13 @@ from dagster import (
 
 from pipelines import alert_workflow, sqlfiles
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo.budget import default_as_of
 from pipelines.workflows import backtest_all, current_status, store_backtests
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="alerts",
     kinds={"duckdb"},
     deps=[AssetKey("slo_status"), AssetKey("slo_definitions")],
@@ -74,6 +75,7 @@ def _figure(value: float | None, pattern: str = "{:.0%}") -> str:
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="alerts",
     kinds={"duckdb"},
     deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("incidents")],
@@ -127,7 +129,9 @@ def alert_backtest(sloscope: SloscopeResource) -> MaterializeResult:
 
 
 @asset_check(
-    asset=incidents, description="Every notification queued so far was delivered or deliberately held."
+    pool=DUCKDB_POOL,
+    asset=incidents,
+    description="Every notification queued so far was delivered or deliberately held.",
 )
 def notifications_delivered(sloscope: SloscopeResource) -> AssetCheckResult:
     with sloscope.connect(read_only=True) as con:
@@ -142,7 +146,11 @@ def notifications_delivered(sloscope: SloscopeResource) -> AssetCheckResult:
     )
 
 
-@asset_check(asset=incidents, description="No incident is open at page severity (a warning, for the UI).")
+@asset_check(
+    pool=DUCKDB_POOL,
+    asset=incidents,
+    description="No incident is open at page severity (a warning, for the UI).",
+)
 def no_open_pages(sloscope: SloscopeResource) -> AssetCheckResult:
     with sloscope.connect(read_only=True) as con:
         pages = [

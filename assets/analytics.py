@@ -7,7 +7,7 @@ from dagster import AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines import analytics
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo import analytics_charts
 from pipelines.slo.budget import default_as_of
 
@@ -32,7 +32,12 @@ def _when(moment: datetime | None) -> str:
     return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
 
 
-@asset(group_name="analytics", kinds={"duckdb", "statsmodels"}, deps=[AssetKey("sli_counts_hour")])
+@asset(
+    pool=DUCKDB_POOL,
+    group_name="analytics",
+    kinds={"duckdb", "statsmodels"},
+    deps=[AssetKey("sli_counts_hour")],
+)
 def slo_seasonality(sloscope: SloscopeResource) -> MaterializeResult:
     """Daily and weekly seasonality (MSTL), robust trends with 95% intervals and level-shift change points of
     every SLO's error rate, availability, throughput and latency p95/p99, hourly and daily (90 days)."""
@@ -84,7 +89,9 @@ def slo_seasonality(sloscope: SloscopeResource) -> MaterializeResult:
     )
 
 
-@asset(group_name="analytics", kinds={"duckdb", "numpy"}, deps=[AssetKey("sli_counts_hour")])
+@asset(
+    pool=DUCKDB_POOL, group_name="analytics", kinds={"duckdb", "numpy"}, deps=[AssetKey("sli_counts_hour")]
+)
 def slo_anomalies(sloscope: SloscopeResource) -> MaterializeResult:
     """A streaming anomaly score in [0, 1] with a confidence and a flag for every hourly point of every SLO
     series (each score uses only the points before it)."""
@@ -119,6 +126,7 @@ def slo_anomalies(sloscope: SloscopeResource) -> MaterializeResult:
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="analytics",
     kinds={"duckdb", "numpy"},
     deps=[AssetKey("sli_counts_minute"), AssetKey("slo_status")],

@@ -5,7 +5,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo.budget import default_as_of
 from pipelines.workflows import (
     alert_state,
@@ -22,6 +22,7 @@ def _pct(value: float | None, digits: int = 2) -> str:
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="budget",
     kinds={"duckdb"},
     deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("slo_definitions")],
@@ -86,6 +87,7 @@ def slo_status(context: AssetExecutionContext, sloscope: SloscopeResource) -> Ma
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="budget",
     kinds={"duckdb", "polars"},
     deps=[AssetKey("sli_counts_hour"), AssetKey("sli_threshold_hour"), AssetKey("slo_definitions")],
@@ -99,6 +101,7 @@ def slo_hourly(sloscope: SloscopeResource) -> MaterializeResult:
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="budget",
     kinds={"duckdb"},
     deps=[AssetKey("sli_counts_minute"), AssetKey("sli_threshold_minute"), AssetKey("slo_definitions")],

@@ -4,11 +4,12 @@ from pathlib import Path
 
 from dagster import AssetKey, MaterializeResult, MetadataValue, asset
 
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo.dashboard import build_dashboard
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="dashboard",
     kinds={"html", "vega"},
     deps=[AssetKey("slo_status"), AssetKey("slo_hourly"), AssetKey("incidents")],

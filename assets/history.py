@@ -13,7 +13,7 @@ from dagster import (
 
 from pipelines.late_data import PendingFileError, clear_history_day, history_token, pending_file
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.settings import load_settings
 from pipelines.workflows import store_history
 
@@ -21,6 +21,7 @@ history_partitions = DailyPartitionsDefinition(start_date=load_settings().histor
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="history",
     kinds={"duckdb"},
     partitions_def=history_partitions,

@@ -14,7 +14,7 @@ from dagster import (
 
 from pipelines import sqlfiles
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo.ingest import ingest_paths
 from pipelines.workflows import pull_sources, utc_now
 
@@ -55,7 +55,7 @@ QUARANTINE = AssetSpec(
 )
 
 
-@multi_asset(specs=[RAW_EVENTS, RAW_COUNTS, QUARANTINE])
+@multi_asset(pool=DUCKDB_POOL, specs=[RAW_EVENTS, RAW_COUNTS, QUARANTINE])
 def raw_measurements(context: AssetExecutionContext, sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
     """Load every new or changed file in the landing folder; already-loaded content is skipped."""
     landing = Path(sloscope.landing)

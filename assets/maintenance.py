@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo.retention import (
     TIER_FILES,
     RetentionReport,
@@ -50,6 +50,7 @@ def _tier_rows(report: RetentionReport) -> list[tuple[str, str, str, str, int]]:
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="maintenance",
     kinds={"duckdb"},
     deps=[

@@ -27,7 +27,7 @@ from dagster import (
 
 from pipelines import sqlfiles
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.warehouse import query_frame
 from pipelines.workflows import utc_now
 
@@ -72,7 +72,7 @@ def _pct(share: float) -> str:
     return f"{share:.2%}"
 
 
-@asset_check(asset="raw_counts", blocking=True)
+@asset_check(pool=DUCKDB_POOL, asset="raw_counts", blocking=True)
 def raw_counts_expectations(sloscope: SloscopeResource) -> AssetCheckResult:
     """GX suite: required columns, non-negative counts, good <= total, timestamps present and not future."""
     from pipelines.slo.quality import validate_raw_counts
@@ -84,7 +84,7 @@ def raw_counts_expectations(sloscope: SloscopeResource) -> AssetCheckResult:
     )
 
 
-@asset_check(asset="sli_counts_hour", blocking=True)
+@asset_check(pool=DUCKDB_POOL, asset="sli_counts_hour", blocking=True)
 def sli_counts_hour_expectations(sloscope: SloscopeResource) -> AssetCheckResult:
     """GX suite on the hourly rollup: columns, requests >= 0, latency_count <= requests, no future buckets."""
     from pipelines.slo.quality import validate_sli_counts_hour
@@ -94,7 +94,7 @@ def sli_counts_hour_expectations(sloscope: SloscopeResource) -> AssetCheckResult
     return _suite_result(validate_sli_counts_hour(frame, utc_now()))
 
 
-@asset_check(asset="raw_events", blocking=True)
+@asset_check(pool=DUCKDB_POOL, asset="raw_events", blocking=True)
 def raw_events_valid(sloscope: SloscopeResource) -> AssetCheckResult:
     """Timestamps present and not future, a service, 0 <= latency <= max, statuses 100-599, an outcome."""
     params = {
@@ -135,6 +135,7 @@ def raw_events_valid(sloscope: SloscopeResource) -> AssetCheckResult:
 
 
 @multi_asset_check(
+    pool=DUCKDB_POOL,
     specs=[
         AssetCheckSpec(
             "minutes_complete",
@@ -143,7 +144,7 @@ def raw_events_valid(sloscope: SloscopeResource) -> AssetCheckResult:
             description=f"Expected 1-minute buckets present per service ({', '.join(sources)} sources).",
         )
         for asset, sources in _SOURCES_OF_ASSET.items()
-    ]
+    ],
 )
 def minutes_complete(sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
     """Completeness: per series, the share of its expected 1-minute buckets that hold no data.
@@ -263,6 +264,7 @@ def _completeness_metadata(series: pl.DataFrame, outcome: Any, sloscope: Sloscop
 
 
 @multi_asset_check(
+    pool=DUCKDB_POOL,
     specs=[
         AssetCheckSpec(
             "data_fresh",
@@ -271,7 +273,7 @@ def _completeness_metadata(series: pl.DataFrame, outcome: Any, sloscope: Sloscop
             description=f"Newest data per service no older than the freshness limit ({', '.join(sources)}).",
         )
         for asset, sources in _SOURCES_OF_ASSET.items()
-    ]
+    ],
 )
 def data_fresh(sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
     """Timeliness: per series, the minutes between its newest row and now, at most ``freshness_minutes``.
@@ -327,7 +329,7 @@ def data_fresh(sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
         )
 
 
-@asset_check(asset="sli_counts_day", blocking=True)
+@asset_check(pool=DUCKDB_POOL, asset="sli_counts_day", blocking=True)
 def sli_rollups_consistent(sloscope: SloscopeResource) -> AssetCheckResult:
     """Hourly and daily request totals equal the sum of the minutes, per service."""
     with sloscope.connect() as con:
@@ -345,7 +347,7 @@ def sli_rollups_consistent(sloscope: SloscopeResource) -> AssetCheckResult:
     )
 
 
-@asset_check(asset="raw_events")
+@asset_check(pool=DUCKDB_POOL, asset="raw_events")
 def landing_files_readable(sloscope: SloscopeResource) -> AssetCheckResult:
     """Every landed file could be opened (a truncated Parquet file is listed here until it is replaced)."""
     with sloscope.connect() as con:
@@ -363,7 +365,7 @@ def landing_files_readable(sloscope: SloscopeResource) -> AssetCheckResult:
     )
 
 
-@asset_check(asset="quarantine")
+@asset_check(pool=DUCKDB_POOL, asset="quarantine")
 def quarantine_share(sloscope: SloscopeResource) -> AssetCheckResult:
     """Warns when more than 1% of the rows read were quarantined: a source is probably sending bad data."""
     with sloscope.connect() as con:
@@ -381,7 +383,7 @@ def quarantine_share(sloscope: SloscopeResource) -> AssetCheckResult:
     )
 
 
-@asset_check(asset="slo_alerts")
+@asset_check(pool=DUCKDB_POOL, asset="slo_alerts")
 def no_pages_firing(sloscope: SloscopeResource) -> AssetCheckResult:
     """Warns while any page-severity burn-rate rule fires (the SLO budget is burning fast right now)."""
     with sloscope.connect() as con:

@@ -26,7 +26,7 @@ from pipelines.report_mail import (
     smtp_sender_from_env,
     smtp_settings_from_env,
 )
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.settings import load_settings
 from pipelines.slo.artefacts import ArtefactError, html_to_pdf, write_index
 from pipelines.slo.budget import ObjectiveStatus, evaluate
@@ -194,6 +194,7 @@ def _publish(
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="reports",
     kinds={"papermill", "html"},
     # The analytics and backtests first, so the report's trend, forecast and recommendation sections are
@@ -236,6 +237,7 @@ def _evaluate_at(sloscope: SloscopeResource, as_of: datetime) -> list[ObjectiveS
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="reports",
     kinds={"papermill", "html", "pdf"},
     partitions_def=monthly_partitions,
@@ -260,6 +262,7 @@ def monthly_reports(context: AssetExecutionContext, sloscope: SloscopeResource) 
 
 
 @asset(
+    pool=DUCKDB_POOL,
     group_name="reports",
     kinds={"papermill", "html", "pdf"},
     partitions_def=quarterly_partitions,

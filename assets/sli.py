@@ -16,7 +16,7 @@ from dagster import (
 from assets.reports import monthly_partitions, quarterly_partitions
 from pipelines import sqlfiles
 from pipelines.late_data import Period, pending_file, refresh_and_mark
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.warehouse import query_frame
 from pipelines.workflows import refresh
 
@@ -44,6 +44,7 @@ def report_periods(partitions: TimeWindowPartitionsDefinition, now: datetime | N
 
 
 @multi_asset(
+    pool=DUCKDB_POOL,
     specs=[
         AssetSpec(
             table,
@@ -53,7 +54,7 @@ def report_periods(partitions: TimeWindowPartitionsDefinition, now: datetime | N
             description=f"{_DESCRIPTIONS[table.rsplit('_', 1)[0]]} Grain: {table.rsplit('_', 1)[1]}.",
         )
         for table in SLI_TABLES
-    ]
+    ],
 )
 def sli_aggregates(context: AssetExecutionContext, sloscope: SloscopeResource):  # type: ignore[no-untyped-def]
     """Recompute the minutes touched by newly loaded files, and the hours and days containing them; leave

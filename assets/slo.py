@@ -3,12 +3,12 @@
 from dagster import Failure, MaterializeResult, MetadataValue, asset
 
 from pipelines.markdown import markdown_table
-from pipelines.resources import SloscopeResource
+from pipelines.resources import DUCKDB_POOL, SloscopeResource
 from pipelines.slo.spec import SpecError
 from pipelines.workflows import store_objectives
 
 
-@asset(group_name="slo", kinds={"duckdb"})
+@asset(pool=DUCKDB_POOL, group_name="slo", kinds={"duckdb"})
 def slo_definitions(sloscope: SloscopeResource) -> MaterializeResult:
     """SLO objectives from the OpenSLO YAML files (table slo_objectives); invalid files fail the run."""
     try:

@@ -13,12 +13,15 @@ from assets.ingest import pulled_sources, raw_measurements
 from assets.maintenance import retention
 from assets.quality import ALL_CHECKS
 from assets.reports import monthly_reports, quarterly_reports, service_reports
+from assets.scaleout import SCALEOUT_ASSETS, LakeResource
 from assets.sli import sli_aggregates
 from assets.slo import slo_definitions
 from pipelines.jobs import (
     analytics_job,
     evaluate_job,
     history_job,
+    lake_job,
+    lake_load_job,
     monthly_reports_job,
     quarterly_reports_job,
     reports_job,
@@ -61,7 +64,13 @@ MAINTENANCE_ASSETS = [retention]
 
 def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
     return Definitions(
-        assets=[*ALL_ASSETS, *PARTITIONED_ASSETS, *MAINTENANCE_ASSETS, data_quality_summary],
+        assets=[
+            *ALL_ASSETS,
+            *PARTITIONED_ASSETS,
+            *MAINTENANCE_ASSETS,
+            data_quality_summary,
+            *SCALEOUT_ASSETS,
+        ],
         asset_checks=[*ALL_CHECKS, *ALERT_CHECKS],
         jobs=[
             sloscope_job,
@@ -72,6 +81,8 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
             monthly_reports_job,
             quarterly_reports_job,
             retention_job,
+            lake_job,
+            lake_load_job,
         ],
         schedules=[
             evaluate_on_interval(),
@@ -83,7 +94,10 @@ def build_definitions(resource: SloscopeResource | None = None) -> Definitions:
             daily_retention,
         ],
         sensors=[landing_sensor, breach_sensor, late_data_sensor, *QUALITY_SUMMARY_SENSORS],
-        resources={"sloscope": resource or SloscopeResource.from_settings(load_settings())},
+        resources={
+            "sloscope": resource or SloscopeResource.from_settings(load_settings()),
+            "lake": LakeResource.from_env(),
+        },
         # One step at a time in one process: DuckDB allows a single writing process.
         executor=in_process_executor,
     )

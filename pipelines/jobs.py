@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, define_asset_job, multiprocess_executor
 
 # Daily history is partitioned; a job mixes partitioned and unpartitioned assets only by partition, so it
 # has its own job and the other jobs leave it out.
@@ -10,10 +10,12 @@ _HISTORY = AssetSelection.groups("history")
 _PERIOD_REPORTS = AssetSelection.assets("monthly_reports", "quarterly_reports")
 # Retention deletes old rows on its own schedule; it is never part of a run that loads or evaluates.
 _MAINTENANCE = AssetSelection.groups("maintenance")
+# The Parquet lake (docs/scale-out.md): built per day in parallel processes, loaded by its own job.
+_SCALEOUT = AssetSelection.groups("scaleout")
 
 sloscope_job = define_asset_job(
     "sloscope_job",
-    selection=AssetSelection.all() - _HISTORY - _PERIOD_REPORTS - _MAINTENANCE,
+    selection=AssetSelection.all() - _HISTORY - _PERIOD_REPORTS - _MAINTENANCE - _SCALEOUT,
     description="Ingest landed files, check them, aggregate SLIs, evaluate SLOs and render reports.",
 )
 
@@ -57,4 +59,18 @@ retention_job = define_asset_job(
     "retention_job",
     selection=_MAINTENANCE,
     description="Delete what each warehouse tier no longer keeps ([retention]) and record the cutoffs.",
+)
+
+lake_job = define_asset_job(
+    "lake_job",
+    selection=AssetSelection.assets("sli_minute_lake"),
+    # Each day of the lake is independent and never opens the warehouse: days run side by side.
+    executor_def=multiprocess_executor.configured({"max_concurrent": 4}),
+    description="One UTC day of the Parquet lake per partition: 1-minute SLI tables and quarantine.",
+)
+
+lake_load_job = define_asset_job(
+    "lake_load_job",
+    selection=AssetSelection.assets("sli_lake_load"),
+    description="Load lake days built since the last load into the warehouse; roll up their hours and days.",
 )

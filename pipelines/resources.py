@@ -15,6 +15,11 @@ from pipelines.slo.retention import RetentionPolicy, parse_retention
 from pipelines.slo.spec import SloDefinition, load_slos
 from pipelines.warehouse import open_warehouse
 
+# Every asset and check that opens the DuckDB warehouse claims a slot of this pool; dagster.yaml gives it
+# one slot, so runs may overlap while warehouse steps still take turns (DuckDB allows one writing process,
+# and an open reader blocks it too).
+DUCKDB_POOL = "duckdb_writer"
+
 
 class SloscopeResource(ConfigurableResource):
     """Where the warehouse, landing folder, SLO files and reports live, and evaluation settings."""

@@ -8,6 +8,7 @@ from dagster import AssetKey
 
 from pipelines.definitions import defs
 from pipelines.sensors import changed_files, landing_snapshot
+from pipelines.settings import REPO_ROOT
 from tests.conftest import write
 
 
@@ -134,3 +135,28 @@ def test_breach_sensor_fires_again_after_a_recovery_and_survives_odd_cursors(tmp
     for odd in ('["checkout"]', '{"checkout": true}', "not json"):
         result, _ = tick("2026-10-01T03:00:00Z", {"checkout": ["a / 99%"]}, odd)
         assert result.run_config == {"ops": {"service_reports": {"config": {"services": ["checkout"]}}}}
+
+
+def test_every_warehouse_step_is_in_the_duckdb_pool_and_the_pool_has_one_slot(tmp_path: Path) -> None:
+    from dagster import DagsterInstance
+
+    from pipelines.resources import DUCKDB_POOL
+
+    repository = defs.get_repository_def()
+    executable = {id(a): a for a in repository.assets_defs_by_key.values() if a.is_executable}.values()
+    # The two steps that never open the warehouse: Prometheus pulls land files, lake days write Parquet.
+    outside = {"pulled_sources", "sli_minute_lake"}
+    for assets_def in executable:
+        expected = None if assets_def.node_def.name in outside else DUCKDB_POOL
+        assert assets_def.node_def.pool == expected, assets_def.node_def.name
+    for check in repository.asset_checks_defs_by_key.values():
+        assert check.node_def.pool == DUCKDB_POOL, check.node_def.name
+
+    # The deployment's dagster.yaml: one warehouse step at a time across runs, one run at a time.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    with DagsterInstance.from_config(str(home)) as instance:
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 1
+        assert config.run_queue_config.max_concurrent_runs == 1

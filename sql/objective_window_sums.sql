@@ -1,23 +1,32 @@
--- Window and burn-window sums for many filters in one pass (the batched form of objective_counts.sql).
+-- Window and burn-window sums for many filters over [$lo, $hi) of one grain (the batched form of
+-- objective_counts.sql). pipelines/slo/budget.py cuts the windows ending at $as_of into ranges of whole
+-- days, whole hours and ragged minutes, none holding a window start inside it, runs this once per range
+-- with that grain's tables, and adds the ranges up. As every bucket of the range lies in the same windows,
+-- the rows are first summed per series over the range and stand at $lo: `$lo >= window start` selects
+-- exactly the ranges of that window, and the joins below see one row per series instead of one per bucket.
 -- batch_filters holds one row per (entry, service): the same canonical filter fields as the bound
 -- parameters of objective_counts.sql, plus the entry's window start. Values only: no SQL from config.
+-- Data presence (completeness) is not summed here: see objective_presence.sql.
 -- Three equi-joins (plain counts; the upper latency bound's threshold rows; the lower bound's) rather than
 -- one join with OR, so each is a hash join: count(L <= x <= U) = le(U) - lt(L), as in objective_counts.sql.
 WITH counts AS (
-    SELECT bucket_start, service, operation, status_code, success, requests, latency_count
-    FROM sli_counts_minute
-    WHERE bucket_start >= $start AND bucket_start < $as_of
+    SELECT $lo::TIMESTAMP AS bucket_start, service, operation, status_code, success,
+           sum(requests) AS requests, sum(latency_count) AS latency_count
+    FROM {counts}
+    WHERE bucket_start >= $lo AND bucket_start < $hi
+    GROUP BY ALL
 ),
 thresholds AS (
-    SELECT bucket_start, service, operation, status_code, success, threshold_ms, le_count, lt_count
-    FROM sli_threshold_minute
-    WHERE bucket_start >= $start AND bucket_start < $as_of
+    SELECT $lo::TIMESTAMP AS bucket_start, service, operation, status_code, success, threshold_ms,
+           sum(le_count) AS le_count, sum(lt_count) AS lt_count
+    FROM {thresholds}
+    WHERE bucket_start >= $lo AND bucket_start < $hi
+    GROUP BY ALL
 ),
 filters AS (
     SELECT * FROM batch_filters WHERE NOT matches_nothing
 ),
 contributions AS (
-    -- Presence: a minute counts as having data when any row of the total filter's grain arrived.
     SELECT f.entry_id, f.window_start, g.bucket_start,
            CASE WHEN f.has_upper THEN 0 WHEN f.has_lower THEN g.latency_count ELSE g.requests END AS n,
            g.operation, g.status_code, g.success, f.operations_in, f.operations_not_in, f.status_in,
@@ -56,7 +65,6 @@ SELECT
     coalesce(sum(n) FILTER (WHERE bucket_start >= $as_of - INTERVAL 2 HOUR), 0)::BIGINT            AS n_2h,
     coalesce(sum(n) FILTER (WHERE bucket_start >= $as_of - INTERVAL 6 HOUR), 0)::BIGINT            AS n_6h,
     coalesce(sum(n) FILTER (WHERE bucket_start >= $as_of - INTERVAL 1 DAY), 0)::BIGINT             AS n_1d,
-    coalesce(sum(n) FILTER (WHERE bucket_start >= $as_of - INTERVAL 3 DAY), 0)::BIGINT             AS n_3d,
-    count(DISTINCT bucket_start) FILTER (WHERE bucket_start >= window_start)                       AS present_minutes
+    coalesce(sum(n) FILTER (WHERE bucket_start >= $as_of - INTERVAL 3 DAY), 0)::BIGINT             AS n_3d
 FROM matched
 GROUP BY entry_id;

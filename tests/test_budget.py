@@ -206,3 +206,13 @@ def test_window_straddling_more_data_moves(warehouse: duckdb.DuckDBPyConnection,
     moved = {r.slo: r for r in evaluate(warehouse, slos, datetime(2026, 3, 1, 12, 1))}
     assert (moved["shop-availability"].good, moved["shop-availability"].total) == (4, 6)
     assert moved["shop-availability"].window_start == datetime(2026, 3, 1, 11, 1)
+
+
+def test_completeness_is_judged_per_service(evaluated: dict) -> None:
+    # Data completeness asks whether the service's data arrived, not whether matching events happened.
+    # Minutes of [11:00, 12:00) with any shop row: 11:00, 11:20, 11:30, 11:40, 11:56, 11:59 -> 6 of 60
+    # (the 11:10+01:00 event is at 10:10Z). shop-latency's total is operation pay only, which has no event
+    # at 11:40 or 11:56, yet those minutes had shop data: 6 of 60 as well, not 4 of 60.
+    assert evaluated["shop-availability"].data_completeness == pytest.approx(6 / 60)
+    assert evaluated["shop-latency"].data_completeness == pytest.approx(6 / 60)
+    assert evaluated["quiet-availability"].data_completeness == 0.0

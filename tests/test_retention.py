@@ -311,7 +311,8 @@ def test_watermarks_record_each_cut_tier_and_never_go_back(
         "raw": 2,
         "quarantine": 0,
         "minute": 3 + 1 + 1 + 0,
-        "hour": 3 + 1 + 1,
+        # ... plus one presence row per service (shop, api) for that day's one hour with data.
+        "hour": 3 + 1 + 1 + 2,
         "day": 0,
     }
 
@@ -468,13 +469,14 @@ def test_retention_asset_deletes_per_tier_and_is_idempotent(tmp_path: Path) -> N
 
     first = run()
     # As in test_policy_deletes_each_tier_before_its_cutoff: 485 raw rows per file; (500 - 91) days of 3
-    # rows per minute table (counts) and 1 row (threshold, histogram); (500 - 401) days at the hour.
+    # rows per minute table (counts) and 1 row (threshold, histogram); (500 - 401) days at the hour, where
+    # each day also has one presence row per service (shop, api).
     assert first["deleted_tier_raw"] == 2 * 485
     assert first["deleted_tier_minute"] == (500 - 91) * (3 + 1 + 1)
-    assert first["deleted_tier_hour"] == (500 - 401) * (3 + 1 + 1)
+    assert first["deleted_tier_hour"] == (500 - 401) * (3 + 1 + 1 + 2)
     assert first["deleted_tier_day"] == 0 and first["deleted_tier_quarantine"] == 0
     assert first["deleted_sli_counts_minute"] == (500 - 91) * 3
-    assert first["rows_deleted"] == 970 + 409 * 5 + 99 * 5
+    assert first["rows_deleted"] == 970 + 409 * 5 + 99 * 7
     assert first["cutoff_raw"] == "2026-05-18T00:00:00" and first["cutoff_day"] == "forever"
     assert first["watermark_minute"] == "2026-03-03T00:00:00"
     assert first["protections"] == "none" and first["now"] == "2026-06-01T03:30:00"

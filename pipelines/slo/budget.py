@@ -13,10 +13,14 @@ Arithmetic is exact (integers and ``Fraction``) until the final conversion to fl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -149,19 +153,33 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@cache
+def _allowance(target: Decimal) -> tuple[int, int]:
+    """1 - target as an exact fraction n / d (targets are few: computed once each)."""
+    allowance = Fraction(1 - target)
+    return allowance.numerator, allowance.denominator
+
+
+# Integer true division rounds correctly, as Fraction's float() does (it divides numerator by denominator
+# the same way), so a / b of the unreduced integers gives the same float as the Fraction arithmetic,
+# without building Fractions: these run 8 times per objective.
+
+
 def burn_rate(good: int, total: int, target: Decimal) -> float | None:
     """(bad / total) / (1 - target); None without traffic."""
     if total == 0:
         return None
-    return float(Fraction(total - good, total) / Fraction(1 - target))
+    n, d = _allowance(target)
+    return ((total - good) * d) / (total * n)
 
 
 def budget_figures(good: int, total: int, target: Decimal) -> tuple[float | None, float | None, float | None]:
     """(SLI, budget consumed, budget remaining) for one window; all None without traffic."""
     if total == 0:
         return None, None, None
-    consumed = Fraction(total - good, total) / Fraction(1 - target)
-    return float(Fraction(good, total)), float(consumed), float(1 - consumed)
+    n, d = _allowance(target)
+    bad = total - good
+    return good / total, (bad * d) / (total * n), (total * n - bad * d) / (total * n)
 
 
 def classify(total: int, remaining: float | None, at_risk_remaining: float) -> str:
@@ -335,6 +353,28 @@ class _Sums:
     excluded_minutes: int = 0
 
 
+def presence_by_minute(
+    con: duckdb.DuckDBPyConnection, services: list[str], start: datetime, end: datetime
+) -> np.ndarray:
+    """Per minute of [start, end), whether any aggregated row of one of ``services`` arrived.
+
+    Completeness is judged per service, not per filter: it asks whether the service's data arrived (the
+    pipeline's health), and a quiet minute of one operation or status code is zero events, not missing
+    data. That is also what the hourly bitmasks of ``sli_presence_hour`` can answer exactly.
+    """
+    first_hour = _floor(start, _HOUR)
+    query = sqlfiles.sql("presence_minutes")
+    found = con.execute(query, {"start": first_hour, "end": end, "services": services}).fetchall()
+    hours = int((_ceil(end, _HOUR) - first_hour).total_seconds() // 3600)
+    masks = np.zeros(hours, dtype=np.uint64)
+    for bucket_start, minutes in found:
+        masks[int((bucket_start - first_hour).total_seconds() // 3600)] = minutes
+    bits = (masks[:, None] >> np.arange(60, dtype=np.uint64)) & np.uint64(1)
+    offset = int((start - first_hour).total_seconds() // 60)
+    length = int((end - start).total_seconds() // 60)
+    return bits.reshape(-1).astype(bool)[offset : offset + length]
+
+
 def minute_series(
     con: duckdb.DuckDBPyConnection,
     slo: SloDefinition,
@@ -505,14 +545,27 @@ def evaluate_slo(
     at_risk_remaining: float = 0.25,
     corrections: list[Correction] | None = None,
     policies: PolicySet | None = None,
+    series: pl.DataFrame | None = None,
 ) -> list[ObjectiveStatus]:
-    """Every objective of one SLO as of ``as_of``, from per-minute counts (any method, any corrections)."""
+    """Every objective of one SLO as of ``as_of``, from per-minute counts (any method, any corrections).
+
+    ``series``: the SLO's per-minute counts over its lookback when already read (``evaluate`` reads them
+    for all such SLOs in one pass); read here otherwise.
+    """
     window = _Window.of(slo, floor_minute(as_of))  # minute buckets: a window starts and ends on a minute
     lookback = window.lookback_start
     minutes_total = int((window.as_of - lookback).total_seconds() // 60)
     applied = corrections or []
     excluded = excluded_minute_mask(applied, lookback, minutes_total)
-    data = _dense(good_and_total(con, slo, lookback, window.as_of), lookback, window.as_of, excluded)
+    if series is None:
+        series = good_and_total(con, slo, lookback, window.as_of)
+    data = _dense(series, lookback, window.as_of, excluded)
+    if slo.raw_type is None:
+        present = np.zeros(minutes_total, dtype=bool)
+        if not slo.total.sql_params()["matches_nothing"]:
+            present = presence_by_minute(con, sorted(slo.total.services), lookback, window.as_of)
+        present[excluded] = False
+        data = _Minutes(data.start, data.good, data.total, present, data.excluded)
     first = data.index(window.start)
     n = len(data.good)
     burn = {}
@@ -662,19 +715,113 @@ _BATCH_SCHEMA = {
 }
 
 
-def _batched_sums(
-    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_of: datetime
-) -> dict[str, _Sums]:
-    """Occurrences sums of many SLOs in one pass over the minute tables (no corrections may apply)."""
-    if not slos:
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    if step == _DAY:
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil(moment: datetime, step: timedelta) -> datetime:
+    floor = _floor(moment, step)
+    return floor if floor == moment else floor + step
+
+
+def grain_ranges(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """[start, end) as (grain, lo, hi) ranges: minutes up to the first whole hour, hours up to the first
+    whole UTC day, whole days, then hours and minutes up to ``end`` (both on minutes)."""
+    if start >= end:
+        return []
+    first_hour, last_hour = _ceil(start, _HOUR), _floor(end, _HOUR)
+    if first_hour >= last_hour:
+        return [("minute", start, end)]
+    ranges = [("minute", start, first_hour)] if start < first_hour else []
+    first_day, last_day = _ceil(first_hour, _DAY), _floor(last_hour, _DAY)
+    if first_day >= last_day:
+        ranges.append(("hour", first_hour, last_hour))
+    else:
+        if first_hour < first_day:
+            ranges.append(("hour", first_hour, first_day))
+        ranges.append(("day", first_day, last_day))
+        if last_day < last_hour:
+            ranges.append(("hour", last_day, last_hour))
+    if last_hour < end:
+        ranges.append(("minute", last_hour, end))
+    return ranges
+
+
+def window_ranges(starts: list[datetime], as_of: datetime) -> list[tuple[str, datetime, datetime]]:
+    """Disjoint (grain, lo, hi) ranges covering [min(starts), as_of), none holding a start inside it, so
+    every window [start, as_of) is exactly a union of them: the span is cut at every start and each piece
+    is read as coarsely as its alignment allows (:func:`grain_ranges`).
+
+    Only the hours holding a start not on the hour are read per minute, and only the days holding one not
+    on a day per hour: the cost follows the number of distinct starts, not the length of the windows.
+    """
+    cuts = sorted({s for s in starts if s < as_of} | {as_of})
+    return [piece for lo, hi in pairwise(cuts) for piece in grain_ranges(lo, hi)]
+
+
+_SUM_COLUMNS = ["n_window", *(f"n_{label}" for label in BURN_RATE_WINDOWS)]
+
+
+def _window_sums(
+    con: duckdb.DuckDBPyConnection,
+    ranges: list[tuple[str, datetime, datetime]],
+    as_of: datetime,
+) -> dict[int, dict[str, int]]:
+    """Per entry of ``batch_filters``, the window and burn-window sums over the ranges, added up."""
+    parts = []
+    for grain, lo, hi in ranges:
+        counts_table, threshold_table, _ = _GRAIN_TABLES[grain]
+        query = sqlfiles.sql("objective_window_sums", counts=counts_table, thresholds=threshold_table)
+        parts.append(query_frame(con, query, {"lo": lo, "hi": hi, "as_of": as_of}))
+    parts = [part for part in parts if part.height]
+    if not parts:
         return {}
+    added = pl.concat(parts).group_by("entry_id").agg(pl.col(c).sum() for c in _SUM_COLUMNS)
+    return {row["entry_id"]: row for row in added.iter_rows(named=True)}
+
+
+def _presence(
+    con: duckdb.DuckDBPyConnection, entries: pl.DataFrame, lo: datetime, as_of: datetime
+) -> dict[int, int]:
+    """Per entry, the minutes of its window in which data of any of its services arrived."""
+    con.register("presence_entries", entries)
+    try:
+        query = sqlfiles.sql("objective_presence")
+        found = con.execute(query, {"lo": _floor(lo, _HOUR), "as_of": as_of}).fetchall()
+    finally:
+        con.unregister("presence_entries")
+    return {int(entry): int(n) for entry, n in found}
+
+
+@contextmanager
+def _batch_table(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> Iterator[None]:
+    """``frame`` as the temporary table ``batch_filters`` for the duration of the block."""
+    con.register("batch_filters_frame", frame)
+    try:
+        sqlfiles.run(con, "batch_filters_create")
+    finally:
+        con.unregister("batch_filters_frame")
+    try:
+        yield
+    finally:
+        sqlfiles.run(con, "batch_filters_drop")
+
+
+def _batch_filters(
+    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], starts: list[datetime]
+) -> tuple[pl.DataFrame, dict[str, tuple[int, int, bool]]]:
+    """The ``batch_filters`` rows of many SLOs (entry 2i: SLO i's total filter, 2i + 1: its good or bad
+    part), each from the SLO's start, and per SLO (total entry, part entry, whether the part is bad)."""
     aggregated = {(s, float(t)) for s, t in con.execute(sqlfiles.sql("thresholds_current")).fetchall()}
     rows: list[dict[str, Any]] = []
-    roles: dict[str, tuple[int, int, bool]] = {}  # slo -> (total entry, good-or-bad entry, is_bad)
-    starts = []
-    for number, slo in enumerate(slos):
-        window = _Window.of(slo, as_of)
-        starts.append(window.lookback_start)
+    roles: dict[str, tuple[int, int, bool]] = {}
+    for number, (slo, start) in enumerate(zip(slos, starts, strict=True)):
         part = slo.good if slo.good is not None else slo.bad
         assert part is not None
         entries = [(2 * number, slo.total), (2 * number + 1, slo.total.intersect(part))]
@@ -683,18 +830,61 @@ def _batched_sums(
             _require_thresholds(con, event_filter, aggregated)
             params = event_filter.sql_params()
             for service in params.pop("services"):
-                rows.append(
-                    {"entry_id": entry_id, "service": service, "window_start": window.start, **params}
-                )
-    frame = pl.DataFrame(rows, schema=_BATCH_SCHEMA)
-    con.register("batch_filters", frame)
-    try:
-        query = sqlfiles.sql("objective_window_sums")
-        found = query_frame(con, query, {"start": min(starts), "as_of": as_of})
-    finally:
-        con.unregister("batch_filters")
-    by_entry = {row["entry_id"]: row for row in found.iter_rows(named=True)}
-    empty = {"n_window": 0, "present_minutes": 0, **{f"n_{label}": 0 for label in BURN_RATE_WINDOWS}}
+                rows.append({"entry_id": entry_id, "service": service, "window_start": start, **params})
+    return pl.DataFrame(rows, schema=_BATCH_SCHEMA), roles
+
+
+def _batched_series(
+    con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], as_of: datetime
+) -> dict[str, pl.DataFrame]:
+    """Per SLO, ``bucket_start, good, total`` for every minute with data in its lookback (what
+    :func:`good_and_total` gives), for many SLOs in one pass over the minute tables."""
+    if not slos:
+        return {}
+    starts = [_Window.of(slo, as_of).lookback_start for slo in slos]
+    frame, roles = _batch_filters(con, slos, starts)
+    with _batch_table(con, frame):
+        query = sqlfiles.sql("objective_minute_series")
+        found = query_frame(con, query, {"lo": min(starts), "as_of": as_of})
+    by_entry = dict(found.partition_by("entry_id", as_dict=True, include_key=False)) if found.height else {}
+    empty = pl.DataFrame(schema={"bucket_start": pl.Datetime("us"), "n": pl.Int64})
+    series: dict[str, pl.DataFrame] = {}
+    for slo in slos:
+        total_id, part_id, is_bad = roles[slo.name]
+        total = by_entry.get((total_id,), empty).rename({"n": "total"})
+        part = by_entry.get((part_id,), empty).rename({"n": "part"})
+        joined = total.join(part, on="bucket_start", how="left").with_columns(pl.col("part").fill_null(0))
+        good = pl.col("total") - pl.col("part") if is_bad else pl.col("part")
+        series[slo.name] = joined.select("bucket_start", good.alias("good"), "total").sort("bucket_start")
+    return series
+
+
+def _batched_sums(
+    con: duckdb.DuckDBPyConnection,
+    slos: list[SloDefinition],
+    as_of: datetime,
+    *,
+    minutes_only: bool = False,
+) -> dict[str, _Sums]:
+    """Occurrences sums of many SLOs in one batch (no corrections may apply).
+
+    Whole days are read from the daily rollups, whole hours from the hourly ones and only the ragged
+    edges from the minute tables (:func:`window_ranges`); the rollups are exact sums of the minutes, so
+    the figures are the minute sums exactly. ``minutes_only`` reads the same ranges from the minute
+    tables instead (the reference the tests compare against).
+    """
+    if not slos:
+        return {}
+    window_starts = [_Window.of(slo, as_of).start for slo in slos]
+    frame, roles = _batch_filters(con, slos, window_starts)
+    ranges = window_ranges([*window_starts, *(as_of - span for span in BURN_RATE_WINDOWS.values())], as_of)
+    if minutes_only:
+        ranges = [("minute", lo, hi) for _, lo, hi in ranges]
+    with _batch_table(con, frame):
+        by_entry = _window_sums(con, ranges, as_of)
+    totals = frame.filter((pl.col("entry_id") % 2 == 0) & ~pl.col("matches_nothing"))
+    present = _presence(con, totals.select("entry_id", "service", "window_start"), min(window_starts), as_of)
+    empty = dict.fromkeys(_SUM_COLUMNS, 0)
     sums: dict[str, _Sums] = {}
     for slo in slos:
         total_id, part_id, is_bad = roles[slo.name]
@@ -707,7 +897,7 @@ def _batched_sums(
             window_good=good_of("n_window"),
             window_total=int(total["n_window"]),
             burn={label: (good_of(f"n_{label}"), int(total[f"n_{label}"])) for label in BURN_RATE_WINDOWS},
-            present_minutes=int(total["present_minutes"]),
+            present_minutes=present.get(total_id, 0),
         )
     return sums
 
@@ -789,8 +979,9 @@ def evaluate(
 ) -> list[ObjectiveStatus]:
     """Every objective of every SLO, with the corrections recorded in the warehouse applied.
 
-    Occurrences SLOs without corrections are summed for all SLOs in one pass (the common case, and what
-    keeps a thousand objectives fast); the rest are evaluated from per-minute counts.
+    Occurrences SLOs without corrections are summed for all SLOs in one batch, reading whole days and hours
+    from the rollups (the common case, and what keeps thousands of objectives fast); the rest are evaluated
+    from per-minute counts, read for all of them in one pass over the minute tables.
     """
     moment = floor_minute(as_of) if as_of else default_as_of(con)
     active = active_corrections_all(con)
@@ -805,6 +996,7 @@ def evaluate(
         if s.budgeting_method == "Occurrences" and not corrections[s.name] and s.raw_type is None
     ]
     sums = _batched_sums(con, batched, moment)
+    dense = _batched_series(con, [s for s in slos if s.name not in sums and s.raw_type is None], moment)
     results: list[ObjectiveStatus] = []
     for slo in sorted(slos, key=lambda s: s.name):
         if slo.name in sums:
@@ -830,6 +1022,7 @@ def evaluate(
                     at_risk_remaining=at_risk_remaining,
                     corrections=corrections[slo.name],
                     policies=policies,
+                    series=dense.get(slo.name),
                 )
             )
     return _with_composite_wholes(slos, results, at_risk_remaining, policies)

@@ -45,6 +45,10 @@ bench: setup
 	$(BIN)/python benchmarks/forecast_calibration.py --quick
 	$(BIN)/python benchmarks/access_log_speed.py
 	$(BIN)/python benchmarks/report_speed.py
+	# 20 M events, 2 days (--help for the options; it prints the command of the full 100 M run)
+	$(BIN)/python benchmarks/scale.py
+	# 3,000 objectives over 30 days of minute aggregates; cold, warm and one new minute
+	$(BIN)/python benchmarks/eval_speed.py
 
 clean:
 	rm -rf $(VENV) .dagster_home data/warehouse data/landing reports/*/

@@ -112,18 +112,48 @@ def covering(start: datetime, end: datetime, grain: str) -> tuple[datetime, date
     return _truncate(start, grain), _truncate(last, grain) + GRAINS[grain]
 
 
+# Raw events per piece a dirty range's 1-minute tables are recomputed in (see chunks).
+CHUNK_EVENTS = 1_000_000
+
+
+def chunks(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at whole hours into consecutive pieces of about ``CHUNK_EVENTS`` raw events.
+
+    A latency histogram has nearly as many rows as raw events (a bucket per few events), so one GROUP BY
+    over days of events builds a hash table of tens of millions of groups: gigabytes at 100 M events, and
+    slower for it. A piece's stays small. Raw events arrive in time order, so each piece reads only its
+    own row groups (zone maps on ts). Hours without events never make a piece of their own, so a sparse
+    range of months is still a few statements. An hour with more events than the limit is one piece.
+    """
+    pieces = []
+    low, size = start, 0
+    for hour, events in con.execute(
+        sqlfiles.sql("aggregate_hour_sizes"), {"start": start, "end": end}
+    ).fetchall():
+        if size and size + events > CHUNK_EVENTS and hour > low:
+            pieces.append((low, hour))
+            low, size = hour, 0
+        size += events
+    pieces.append((low, end))
+    return pieces
+
+
 def _recompute(
     con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, *, counts: bool, thresholds: bool
 ) -> None:
-    params = {"start": start, "end": end, **histogram.sql_params()}
+    for low, high in chunks(con, start, end):
+        params = {"start": low, "end": high, **histogram.sql_params()}
+        if counts:
+            sqlfiles.run(con, "aggregate_minutes", params)
+        if thresholds:
+            sqlfiles.run(con, "aggregate_threshold_minutes", params)
     if counts:
-        sqlfiles.run(con, "aggregate_minutes", params)
         hour_start, hour_end = covering(start, end, "hour")
         sqlfiles.run(
-            con, "aggregate_ratio_minutes", {**params, "hour_start": hour_start, "hour_end": hour_end}
+            con,
+            "aggregate_ratio_minutes",
+            {"start": start, "end": end, "hour_start": hour_start, "hour_end": hour_end},
         )
-    if thresholds:
-        sqlfiles.run(con, "aggregate_threshold_minutes", params)
     for grain, (source_suffix, target_suffix) in (("hour", ("minute", "hour")), ("day", ("hour", "day"))):
         lo, hi = covering(start, end, grain)
         rollup = {"start": lo, "end": hi, "grain": grain}

@@ -9,6 +9,10 @@ already-loaded path with new content replaces that path's previous rows.
 Row numbers (``source_row``) are line numbers for CSV (the header is line 1) and NDJSON, and 1-based
 row positions for Parquet.
 
+Every file is read as text and validated by SQL string parsing, except events Parquet files with native
+column types: DuckDB validates those straight from the file, with the same outcome row for row (see "The
+typed Parquet fast path" below; tests/test_fast_parquet.py compares the two).
+
 Event files may carry an ``event_id`` column (a blank value is no id). Identity is (service, event_id):
 the first valid row of an id in a file loads; a later row of the same id in the file, or an id already
 loaded from another file, goes to the quarantine as a duplicate, naming where the first one is. A changed
@@ -342,6 +346,11 @@ def _read_parquet(raw: bytes) -> _Staging:
         table = pl.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # polars raises several error types for damaged files
         raise UnreadableFile(f"not a readable Parquet file: {str(exc).splitlines()[0][:200]}") from exc
+    return _parquet_staging(table, pl.int_range(1, table.height + 1, eager=True, dtype=pl.Int64))
+
+
+def _parquet_staging(table: pl.DataFrame, rows: pl.Series) -> _Staging:
+    """Parquet rows as text for validation; ``rows`` are their 1-based positions in the file."""
     names, problem = _normalise_header(table.columns)
     data: dict[str, pl.Series] = {}
     for index, name in enumerate(names):
@@ -356,7 +365,7 @@ def _read_parquet(raw: bytes) -> _Staging:
         data[name] = text.alias(name)
     frame = pl.DataFrame(
         {
-            "_row": pl.int_range(1, table.height + 1, eager=True, dtype=pl.Int64),
+            "_row": rows.cast(pl.Int64).alias("_row"),
             "_pre_reason": pl.Series([None] * table.height, dtype=pl.String),
             "_raw": pl.Series([None] * table.height, dtype=pl.String),
             **data,
@@ -448,6 +457,202 @@ def _rejected_records(frame: pl.DataFrame, data_columns: list[str]) -> pl.DataFr
     )
 
 
+# --- The typed Parquet fast path -------------------------------------------------------------------------
+#
+# An events Parquet file whose columns have native types is validated inside DuckDB straight from
+# read_parquet (streamed, no text conversion, no per-row Python): sql/ingest_validate_parquet.sql loads a
+# row as it is only when it certainly passes every rule of the text validation, and defers every other
+# row to the text validation itself, on those rows only, read with the same polars code as the text path.
+# Reasons, records, row numbers and accounting are therefore the text path's, by construction. Files of
+# other shapes (decimals, dictionaries, text in numeric columns, nested or binary columns, timestamps
+# without a zone, a header problem) take the text path whole.
+
+# DuckDB's type names of the columns the typed validation reads.
+_DUCKDB_NUMBERS = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT"}
+    | {"UHUGEINT", "FLOAT", "DOUBLE"}
+)
+
+
+@dataclass(frozen=True)
+class _ParquetPlan:
+    """How the typed validation reads one events Parquet file."""
+
+    select: str  # projection over read_parquet giving parquet_source's columns
+    rows: int  # rows in the file, from its footer
+    has_event_id: bool
+    stamp: tuple[int, int]  # (size, mtime) when planned: the file must not change while it is read
+    checks: dict[str, str]  # original column name -> the kind of DuckDB type it must read as
+
+
+def _plain_polars_type(dtype: pl.DataType) -> bool:
+    """A type polars reads and ``_parquet_text`` renders without loss of meaning (extra columns)."""
+    return (
+        dtype.is_integer()
+        or dtype in (pl.Float32, pl.Float64, pl.Boolean, pl.String, pl.Date)
+        or isinstance(dtype, pl.Datetime)
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _parquet_plan(path: Path) -> _ParquetPlan | None:
+    """The typed reading of an events file, or None when the file must take the text path."""
+    try:
+        stat = path.stat()
+        schema = pl.read_parquet_schema(path)
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    except Exception:  # unreadable: the text path records what is wrong with it
+        return None
+    originals = list(schema.names())
+    if any("\x00" in name for name in originals) or any(c in str(path) for c in "*?[]{}"):
+        return None  # a NUL in a name fails the file; read_parquet would take the path for a glob
+    names, header_problem = _normalise_header(originals)
+    kind, schema_problem = _schema_of(names)
+    if header_problem or schema_problem or kind != "events":
+        return None
+    dtypes = dict(zip(names, schema.dtypes(), strict=True))
+    if not all(_plain_polars_type(dtype) for dtype in dtypes.values()):
+        return None
+    column = {name: _quoted(original) for name, original in zip(names, originals, strict=True)}
+    stamp_type = dtypes["timestamp"]
+    if not isinstance(stamp_type, pl.Datetime) or stamp_type.time_zone is None:
+        return None  # a timestamp without a zone quarantines every row: the text path says so
+    if dtypes["service"] != pl.String:
+        return None
+    original = dict(zip(names, originals, strict=True))
+    checks = {original["timestamp"]: "timestamptz", original["service"]: "string"}
+    parts = ["file_row_number + 1 AS _row", f"CAST({column['timestamp']} AS TIMESTAMPTZ) AS ts"]
+    parts.append(f"{column['service']} AS service")
+    for name in ("operation", "event_id"):
+        if name in dtypes and dtypes[name] != pl.String:
+            return None
+        parts.append(f"{column[name] if name in dtypes else 'CAST(NULL AS VARCHAR)'} AS {name}")
+        if name in dtypes:
+            checks[original[name]] = "string"
+    for name, alias in (("status_code", "status_number"), ("latency_ms", "latency_number")):
+        dtype = dtypes.get(name)
+        if dtype is None:
+            parts.append(f"CAST(NULL AS DOUBLE) AS {alias}")
+        elif not (dtype.is_integer() or dtype in (pl.Float32, pl.Float64)):
+            return None
+        elif dtype == pl.Float32 and name == "latency_ms":
+            # The text path reads a float32 through its shortest decimal (33377.688, not 33377.6875), a
+            # double DuckDB has no cast to: such files keep the text path.
+            return None
+        else:
+            parts.append(f"CAST({column[name]} AS DOUBLE) AS {alias}")
+        if dtype is not None:
+            checks[original[name]] = "number"
+    if "success" in dtypes and dtypes["success"] != pl.Boolean:
+        return None
+    parts.append(f"{column['success'] if 'success' in dtypes else 'CAST(NULL AS BOOLEAN)'} AS success")
+    if "success" in dtypes:
+        checks[original["success"]] = "boolean"
+    stamp = (stat.st_size, stat.st_mtime_ns)
+    return _ParquetPlan(", ".join(parts), rows, "event_id" in dtypes, stamp, checks)
+
+
+def _duckdb_types_agree(relation: duckdb.DuckDBPyRelation, plan: _ParquetPlan) -> bool:
+    """DuckDB reads the columns the typed validation uses with the types polars reported."""
+    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+    expected = {
+        "timestamptz": lambda t: t.startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")),
+        "number": lambda t: t in _DUCKDB_NUMBERS,
+        "boolean": lambda t: t == "BOOLEAN",
+        "string": lambda t: t == "VARCHAR",
+    }
+    return all(name in types and expected[kind](types[name]) for name, kind in plan.checks.items())
+
+
+@dataclass
+class _TypedParquet:
+    """The typed validation's outcome: `validated` holds every row, deferred ones marked."""
+
+    deferred: pl.DataFrame  # text staging of the deferred rows (prepared for ingest_validate_events)
+    records: pl.DataFrame  # their original records (_row, _record), as the text path writes them
+    params: dict[str, Any]  # the validation's parameters
+
+
+def _parquet_rows(path: Path, rows: pl.DataFrame) -> _Staging:
+    """Some rows of a Parquet file (``rows._row``, 1-based) as the text path stages them."""
+    if rows.height == 0:  # the usual case: no need to read the file again
+        table = pl.DataFrame(schema=pl.read_parquet_schema(path)).with_columns(
+            pl.lit(None, dtype=pl.Int64).alias("_row")
+        )
+    else:
+        table = (
+            pl.scan_parquet(path)
+            .with_row_index("_row", offset=1)
+            .with_columns(pl.col("_row").cast(pl.Int64))
+            .join(rows.lazy().select(pl.col("_row").cast(pl.Int64)), on="_row", how="semi")
+            .sort("_row")
+            .collect(engine="streaming")  # a few rows of a file that may be larger than memory
+        )
+    return _parquet_staging(table.drop("_row"), table["_row"])
+
+
+def _records_of(staging: _Staging) -> pl.DataFrame:
+    return _rejected_records(staging.frame, [c for c in staging.columns if c not in _RESERVED])
+
+
+def _validate_typed_parquet(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    plan: _ParquetPlan,
+    params: dict[str, Any],
+) -> _TypedParquet | None:
+    """Typed validation into the temp table `validated`; None when the file must take the text path."""
+    try:
+        relation = con.read_parquet(str(path), file_row_number=True, hive_partitioning=False)
+        if not _duckdb_types_agree(relation, plan):
+            return None
+        relation.project(plan.select).create_view("parquet_source", replace=True)
+        try:
+            sqlfiles.run(con, "ingest_validate_parquet", params)
+        finally:
+            sqlfiles.run(con, "ingest_drop_parquet_source")
+        deferred_rows = query_frame(con, sqlfiles.sql("ingest_parquet_deferred"))
+        staging = _parquet_rows(path, deferred_rows)
+    except (duckdb.Error, pl.exceptions.PolarsError, OSError):
+        # DuckDB or polars cannot read it after all: the text path reads it again and says why.
+        return None
+    if staging.frame.height != deferred_rows.height or staging.file_problem:
+        return None
+    return _TypedParquet(_prepare(staging, "events", None), _records_of(staging), params)
+
+
+def _finish_typed_parquet(
+    con: duckdb.DuckDBPyConnection, path: Path, plan: _ParquetPlan, typed: _TypedParquet
+) -> None:
+    """Inside the file's transaction: text rules on the deferred rows, then event ids, then records."""
+    if typed.deferred.height:
+        sqlfiles.run(con, "ingest_parquet_rename")
+        con.register("staging", typed.deferred.drop("_raw"))
+        try:
+            sqlfiles.run(con, "ingest_validate_events", typed.params)
+        finally:
+            con.unregister("staging")
+        sqlfiles.run(con, "ingest_parquet_merge")
+        unchecked = con.execute(sqlfiles.sql("ingest_parquet_unchecked")).fetchall()[0][0]
+        if unchecked:
+            raise RuntimeError(f"{path}: {unchecked} deferred rows were not validated")
+    if plan.has_event_id:
+        sqlfiles.run(con, "ingest_dedup_events")
+        duplicates = query_frame(con, sqlfiles.sql("ingest_parquet_unrecorded"))
+        if duplicates.height:
+            typed.records = pl.concat([typed.records, _records_of(_parquet_rows(path, duplicates))])
+            con.unregister("rejected_records")
+            con.register("rejected_records", typed.records)
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -463,11 +668,18 @@ def ingest_file(
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise IngestError(f"{path}: unsupported file type; expected one of {', '.join(sorted(FORMATS))}")
+    # An events Parquet file with native types is validated by DuckDB from the file itself (see the typed
+    # fast path above): it is hashed without being held in memory.
+    plan = _parquet_plan(path) if fmt == "parquet" else None
+    raw: bytes | None = None
     try:
-        raw = path.read_bytes()
+        if plan is None:
+            raw = path.read_bytes()
+            digest = hashlib.sha256(raw).hexdigest()
+        else:
+            digest = _file_digest(path)
     except OSError as exc:
         raise IngestError(f"{path}: cannot be read: {exc.strerror}") from exc
-    digest = hashlib.sha256(raw).hexdigest()
     path_text = str(path)
 
     seen = con.execute(sqlfiles.sql("files_by_hash"), {"sha": digest}).fetchall()
@@ -499,6 +711,28 @@ def ingest_file(
         )
         file_id = _record_file(con, base, status="failed", error=reason)
         return FileResult(path_text, "failed", file_id=file_id, message=f"{path}: {reason}")
+    latest_allowed = now_utc + timedelta(seconds=max_clock_skew_seconds)
+    typed: _TypedParquet | None = None
+    if plan is not None:
+        params = {
+            "latest_allowed": latest_allowed,
+            "raw_cutoff": _raw_cutoff(con),
+            "max_latency_ms": max_latency_ms,
+        }
+        typed = _validate_typed_parquet(con, path, plan, params)
+        try:
+            stat = path.stat()
+            if typed is None:
+                raw = path.read_bytes()
+        except OSError as exc:
+            raise IngestError(f"{path}: cannot be read: {exc.strerror}") from exc
+        changed = (stat.st_size, stat.st_mtime_ns) != plan.stamp
+        if changed or (raw is not None and hashlib.sha256(raw).hexdigest() != digest):
+            # Not recorded: the next run reads the file again, once it is complete.
+            raise IngestError(f"{path}: the file changed while it was being read; it is read again next run")
+    if plan is not None and typed is not None:
+        return _load_typed_parquet(con, path, plan, typed, base)
+    assert raw is not None  # read above by every path that reaches here
     try:
         if fmt.startswith("plugin:"):
             plugin = _PLUGINS[path.suffix.lower()]
@@ -523,7 +757,6 @@ def ingest_file(
     data_columns = [c for c in staging.columns if c not in _RESERVED]
     # The records as they were in the file (before any renaming), for the quarantine.
     rejected = _rejected_records(staging.frame, data_columns)
-    latest_allowed = now_utc + timedelta(seconds=max_clock_skew_seconds)
 
     con.register("staging", frame.drop("_raw"))
     con.register("rejected_records", rejected)
@@ -543,6 +776,8 @@ def ingest_file(
                     "max_latency_ms": max_latency_ms,
                 },
             )
+            if validate == "ingest_validate_events":
+                sqlfiles.run(con, "ingest_dedup_events")
             if kind == "counters":
                 _apply_counter_deltas(con, raw_cutoff)
             fault_point("ingest.after_validate")
@@ -579,6 +814,58 @@ def ingest_file(
     sqlfiles.run(con, "ingest_drop_validated")
     message = file_problem or ("empty file" if rows_read == 0 else "")
     return FileResult(path_text, "loaded", rows_read, loaded, quarantined, kind, file_id, message)
+
+
+def _load_typed_parquet(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    plan: _ParquetPlan,
+    typed: _TypedParquet,
+    base: dict[str, Any],
+) -> FileResult:
+    """The rest of ``ingest_file`` for a file the typed validation read: the same transaction and steps."""
+    path_text = base["path"]
+    con.register("rejected_records", typed.records)
+    try:
+        with transaction(con):
+            file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
+            sqlfiles.run(
+                con, "ingest_supersede", {"path": path_text, "raw_cutoff": typed.params["raw_cutoff"]}
+            )
+            fault_point("ingest.after_supersede")
+            _finish_typed_parquet(con, path, plan, typed)
+            fault_point("ingest.after_validate")
+            loaded, quarantined, min_ts, max_ts = con.execute(
+                sqlfiles.sql("ingest_validated_summary")
+            ).fetchall()[0]
+            if loaded + quarantined != plan.rows:
+                raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {plan.rows}")
+            params = {**base, "file_id": file_id}
+            sqlfiles.run(con, "ingest_load_events", params)
+            fault_point("ingest.after_load")
+            sqlfiles.run(con, "ingest_quarantine", params)
+            fault_point("ingest.after_quarantine")
+            _record_file(
+                con,
+                base,
+                status="loaded",
+                error=None,
+                file_id=file_id,
+                schema_kind="events",
+                rows_read=plan.rows,
+                rows_loaded=loaded,
+                rows_quarantined=quarantined,
+                min_ts=min_ts,
+                max_ts=max_ts,
+            )
+            sqlfiles.run(con, "ingest_mark_dirty", {"file_id": file_id, "min_ts": min_ts, "max_ts": max_ts})
+            fault_point("ingest.after_record_file")
+    finally:
+        con.unregister("rejected_records")
+    fault_point("ingest.after_commit")
+    sqlfiles.run(con, "ingest_drop_validated")
+    message = "empty file" if plan.rows == 0 else ""
+    return FileResult(path_text, "loaded", plan.rows, loaded, quarantined, "events", file_id, message)
 
 
 def _apply_counter_deltas(con: duckdb.DuckDBPyConnection, raw_cutoff: datetime | None) -> None:

@@ -39,6 +39,9 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
             instance=instance,
             raise_on_error=False,
         )
+        from pipelines.quality_summary import build_quality_summary
+
+        quality = build_quality_summary(instance, result.run_id)
     if not result.success:
         print("error: the pipeline failed; see the log above", file=sys.stderr)
         return 1
@@ -66,5 +69,12 @@ def run_demo(settings: Settings, *, scale: float = 1.0, days: int = 90) -> int:
     print(
         f"\ndaily history: the last {HISTORY_DAYS} days in slo_history (sloscope history --from ... --to ...)"
     )
+    print(
+        f"\ndata quality: {quality.checks_run} checks run, {quality.count('passed')} passed, "
+        f"{quality.count('warned')} warned, {quality.count('failed')} failed"
+    )
+    for line in quality.lines:
+        if line.result in ("warned", "failed"):
+            print(f"  {line.result}: {line.check} on {line.asset}: {line.figure}")
     print(f"\nwarehouse: {settings.warehouse}  ({time.monotonic() - started:.0f} s)")
     return 0

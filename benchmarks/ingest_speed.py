@@ -37,42 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` is 
 
 import duckdb
 
-from benchmarks import scale_data
+from benchmarks import scale, scale_data
 from pipelines.slo import histogram
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)  # after every generated event
 
-BARE_SQL = """
-SET TimeZone = 'UTC';
-CREATE TEMP VIEW events AS
-SELECT CAST("timestamp" AS TIMESTAMP) AS ts, service, operation, status_code, success, latency_ms
-FROM read_parquet({files}, hive_partitioning = false);
-CREATE TABLE sli_counts_minute AS
-SELECT date_trunc('minute', ts) AS bucket_start, service, operation, status_code,
-       coalesce(status_code < 500, true) AND coalesce(success, true) AS success,
-       count(*) AS requests, count(latency_ms) AS latency_count
-FROM events
-GROUP BY ALL;
-CREATE TABLE sli_threshold_minute AS
-SELECT date_trunc('minute', e.ts) AS bucket_start, e.service, e.operation, e.status_code,
-       coalesce(e.status_code < 500, true) AND coalesce(e.success, true) AS success,
-       t.threshold_ms,
-       count(*) FILTER (WHERE e.latency_ms <= t.threshold_ms) AS le_count,
-       count(*) FILTER (WHERE e.latency_ms < t.threshold_ms) AS lt_count
-FROM events e
-JOIN thresholds t ON t.service = e.service
-WHERE e.latency_ms IS NOT NULL
-GROUP BY ALL;
-CREATE TABLE latency_histogram_minute AS
-SELECT date_trunc('minute', ts) AS bucket_start, service, operation,
-       coalesce(status_code < 500, true) AND coalesce(success, true) AS success,
-       CASE WHEN latency_ms < $min_latency THEN $zero_bucket
-            ELSE CAST(ceil(ln(latency_ms) / $ln_gamma) AS INTEGER) END AS bucket,
-       count(*) AS count
-FROM events
-WHERE latency_ms IS NOT NULL
-GROUP BY ALL
-"""
+# The bare reference is scale.py's: the three 1-minute tables straight from the Parquet files.
+BARE_SQL = "SET TimeZone = 'UTC';" + scale.BARE_SQL
 
 TABLES = {
     "sli_counts_minute": "bucket_start, service, operation, status_code, success, requests, latency_count",
@@ -108,6 +79,8 @@ def stage_bare(files: list[str], services: int, db: Path) -> dict[str, float]:
     listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     started, cpu = time.perf_counter(), _cpu_seconds()
     for statement in BARE_SQL.replace("{files}", listed).split(";"):
+        if not statement.strip():
+            continue
         names = {k: v for k, v in params.items() if f"${k}" in statement}
         if names:
             con.execute(statement, names)

@@ -460,3 +460,13 @@ SELECT date_trunc('hour', bucket_start), service, bit_or(1::UBIGINT << minute(bu
 FROM sli_counts_minute
 WHERE NOT EXISTS (SELECT 1 FROM sli_presence_hour)
 GROUP BY ALL;
+
+-- The size and modification time (ns) each landed path had when its content (sha256) was read and found
+-- loaded: a path whose size and mtime are unchanged is recognised as loaded without reading it again, so a
+-- run over a large landing folder reads only new and changed files. A cache: losing a row only costs a read.
+CREATE TABLE IF NOT EXISTS landing_stamps (
+    path       VARCHAR PRIMARY KEY,
+    size_bytes BIGINT NOT NULL,
+    mtime_ns   BIGINT NOT NULL,
+    sha256     VARCHAR NOT NULL
+);

@@ -626,3 +626,33 @@ def test_implausible_latencies_are_quarantined_at_the_configured_ceiling(
         "latency_ms 1000.5 is above the plausible maximum of 1000.0 ms ([quality] max_latency_ms)",
         "latency_ms 1000000000000.0 is above the plausible maximum of 1000.0 ms ([quality] max_latency_ms)",
     ]
+
+
+def test_unchanged_files_are_recognised_by_size_and_mtime_without_reading(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    import os
+
+    path = write(
+        tmp_path / "landing" / "e.csv", "timestamp,service,status_code\n2026-03-01T00:00:00Z,shop,200\n"
+    )
+    assert ingest_paths(warehouse, [tmp_path / "landing"], now=NOW).files[0].status == "loaded"
+    stat = path.stat()
+    # Same size, same modification time, other bytes (503 instead of 200): taken as unchanged, not read.
+    path.write_text("timestamp,service,status_code\n2026-03-01T00:00:00Z,shop,503\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (again,) = ingest_paths(warehouse, [tmp_path / "landing"], now=NOW).files
+    assert (again.status, again.message) == ("skipped", "already loaded")
+    assert warehouse.execute("SELECT status_code FROM raw_events").fetchall() == [(200,)]
+    # A new modification time makes it read again: the new content replaces the path's rows.
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    (changed,) = ingest_paths(warehouse, [tmp_path / "landing"], now=NOW).files
+    assert changed.status == "loaded"
+    assert warehouse.execute("SELECT status_code FROM raw_events").fetchall() == [(503,)]
+    # Touched but unchanged content: read once, recognised by content, and stamped again.
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    (touched,) = ingest_paths(warehouse, [tmp_path / "landing"], now=NOW).files
+    assert (touched.status, touched.message) == ("skipped", "already loaded")
+    assert warehouse.execute("SELECT mtime_ns FROM landing_stamps").fetchall() == [
+        (stat.st_mtime_ns + 2_000_000_000,)
+    ]

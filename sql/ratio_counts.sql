@@ -2,7 +2,9 @@
 -- which ratio * $scale are good (1 - ratio for failure ratios). Means of points then come out of the
 -- same arithmetic as good/total events.
 SELECT bucket_start,
-       CAST(round(sum(CASE WHEN $failure THEN points - ratio_sum ELSE ratio_sum END) * $scale) AS BIGINT) AS good,
+       -- DECIMAL: the same sum whatever order the threads add it in (see sql/aggregate_ratio_minutes.sql).
+       CAST(round(sum(CASE WHEN $failure THEN points - CAST(ratio_sum AS DECIMAL(38, 18))
+                           ELSE CAST(ratio_sum AS DECIMAL(38, 18)) END) * $scale) AS BIGINT) AS good,
        CAST(sum(points) * $scale AS BIGINT) AS total
 FROM {source}
 WHERE bucket_start >= $start AND bucket_start < $end

@@ -3,6 +3,11 @@
 Values always travel as bound ``$named`` parameters. The only text ever substituted into SQL is an
 internal table name (``{source}``, ``{target}``), and only from the fixed allow-list below: names from
 configuration never reach SQL text.
+
+A line ``-- include: <name>`` alone on its line is replaced by the text of ``sql/<name>.sql`` (for SQL
+shared by several files, e.g. the CTEs of ``objective_batch_matched.sql``). Names are literal in the
+files, ``[a-z0-9_]`` only, so an include can only ever read another file of ``sql/``. Included files may
+include others; a cycle, an unknown file or a malformed name is an error naming the files involved.
 """
 
 from __future__ import annotations
@@ -32,14 +37,31 @@ _INTERNAL_TABLES = frozenset(
 )
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
+_INCLUDE = re.compile(r"^[ \t]*--[ \t]*include:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+_INCLUDE_NAME = re.compile(r"[a-z0-9_]+")
 
 
 @cache
 def _read(name: str) -> str:
+    return _expand(name, ())
+
+
+def _expand(name: str, chain: tuple[str, ...]) -> str:
+    """The text of ``sql/<name>.sql`` with its includes spliced in; ``chain``: the including files."""
     path = SQL_DIR / f"{name}.sql"
     if not path.is_file():
-        raise FileNotFoundError(f"no SQL file {path}")
-    return path.read_text(encoding="utf-8")
+        where = f" (included from sql/{chain[-1]}.sql)" if chain else ""
+        raise FileNotFoundError(f"no SQL file {path}{where}")
+    return _INCLUDE.sub(lambda m: _included(m.group(1), (*chain, name)), path.read_text(encoding="utf-8"))
+
+
+def _included(name: str, chain: tuple[str, ...]) -> str:
+    if not _INCLUDE_NAME.fullmatch(name):
+        raise ValueError(f"sql/{chain[-1]}.sql: bad include name {name!r} (only [a-z0-9_], no .sql)")
+    if name in chain:
+        cycle = " -> ".join(f"sql/{n}.sql" for n in (*chain[chain.index(name) :], name))
+        raise ValueError(f"SQL include cycle: {cycle}")
+    return _expand(name, chain).rstrip("\n")
 
 
 def statements(name: str, **tables: str) -> list[str]:

@@ -1,6 +1,7 @@
 -- Per-bucket count of events matching one canonical filter (pipelines/slo/filters.py) in [$start, $end).
 -- Without latency bounds a grain row counts its requests. With bounds the exact threshold counts are
--- used: count(L <= x <= U) = le(U) - lt(L), count(x >= L) = latency_count - lt(L), and so on.
+-- used: count(L <= x <= U) = le(U) - lt(L), count(x >= L) = latency_count - lt(L), and so on. The filter
+-- and that arithmetic (the CTE matched) are objective_filter_matched.sql, shared with objective_causes.sql.
 WITH grain AS (
     SELECT bucket_start, service, operation, status_code, success,
            requests, latency_count, NULL::DOUBLE AS threshold_ms, 0::BIGINT AS le_count, 0::BIGINT AS lt_count
@@ -12,25 +13,9 @@ WITH grain AS (
     FROM {thresholds}
     WHERE bucket_start >= $start AND bucket_start < $end
       AND (threshold_ms = $upper::DOUBLE OR threshold_ms = $lower::DOUBLE)
-)
-SELECT bucket_start, sum(
-    CASE WHEN threshold_ms IS NULL THEN
-             CASE WHEN $has_upper THEN 0 WHEN $has_lower THEN latency_count ELSE requests END
-         ELSE
-             (CASE WHEN $has_upper AND threshold_ms = $upper::DOUBLE
-                   THEN CASE WHEN $upper_inclusive THEN le_count ELSE lt_count END ELSE 0 END)
-           - (CASE WHEN $has_lower AND threshold_ms = $lower::DOUBLE
-                   THEN CASE WHEN $lower_inclusive THEN lt_count ELSE le_count END ELSE 0 END)
-    END)::BIGINT AS n
-FROM grain
-WHERE NOT $matches_nothing
-  AND list_contains($services::VARCHAR[], service)
-  AND ($operations_in::VARCHAR[] IS NULL OR list_contains($operations_in::VARCHAR[], operation))
-  AND ($operations_not_in::VARCHAR[] IS NULL OR NOT list_contains($operations_not_in::VARCHAR[], operation))
-  AND ($status_in::INTEGER[] IS NULL OR (status_code IS NOT NULL AND list_contains($status_in::INTEGER[], status_code)))
-  AND ($status_not_in::INTEGER[] IS NULL OR (status_code IS NOT NULL AND NOT list_contains($status_not_in::INTEGER[], status_code)))
-  AND ($status_min::INTEGER IS NULL OR status_code >= $status_min::INTEGER)
-  AND ($status_max::INTEGER IS NULL OR status_code <= $status_max::INTEGER)
-  AND ($success::BOOLEAN IS NULL OR success = $success::BOOLEAN)
+),
+-- include: objective_filter_matched
+SELECT bucket_start, sum(n)::BIGINT AS n
+FROM matched
 GROUP BY bucket_start
 ORDER BY bucket_start;

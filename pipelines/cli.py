@@ -102,7 +102,9 @@ def _refresh(con: duckdb.DuckDBPyConnection, slos: list[SloDefinition], db: Path
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         report = ingest_paths(
             con,
             [Path(p) for p in args.paths],
@@ -123,7 +125,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     slos = load_slos(Path(args.slos) if args.slos else settings.slos)
     policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     as_of = parse_as_of(args.as_of) if args.as_of else None
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         _refresh(con, slos, db)
         _, results = workflows.evaluate_and_store(
             con, slos, as_of=as_of, at_risk_remaining=settings.at_risk_remaining, policies=policies
@@ -153,7 +157,9 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--from must be before --to")
     quantiles = _quantiles(args.quantiles)
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, read_only=True, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         result = latency_percentiles(
             con, args.service, start, end, quantiles, operations=args.operation or None, success=args.success
         )
@@ -197,7 +203,9 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     days = 0
     pending = late_data.pending_file(db)
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         _refresh(con, slos, db)
         day = first
         while day <= last:
@@ -220,7 +228,9 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, read_only=True, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         rows = workflows.history(con, first, last + timedelta(days=1), args.slo or None)
     if args.json:
         print(json.dumps([{"day": day.isoformat(), **status.to_json()} for day, status in rows], indent=2))
@@ -263,7 +273,9 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         }
     known = alert_workflow.read_known_incidents(Path(args.incidents)) if args.incidents else None
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         _refresh(con, list(slos.values()), db)
         end = parse_as_of(args.end) if args.end else default_as_of(con)
         start = parse_as_of(args.start) if args.start else end - timedelta(days=28)
@@ -356,7 +368,9 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     slos = load_slos(Path(args.slos) if args.slos else settings.slos)
     policies = load_policies(Path(args.policies) if args.policies else settings.policies)
     config = _alerting(args, settings)
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         _refresh(con, slos, db)
         as_of, statuses = workflows.evaluate_and_store(
             con, slos, as_of=None, at_risk_remaining=settings.at_risk_remaining, policies=policies
@@ -416,7 +430,9 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db) if args.db else settings.warehouse
     if args.action == "list":
         states = None if args.all else ["open", "acknowledged"]
-        with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
+        with open_warehouse(
+            db, read_only=True, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+        ) as con:
             found = alert_workflow.list_incidents(con, states=states, service=args.service, limit=args.limit)
         if args.json:
             print(json.dumps(found, indent=2, default=str))
@@ -430,7 +446,9 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     if args.action == "show":
-        with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
+        with open_warehouse(
+            db, read_only=True, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+        ) as con:
             detail = alert_workflow.incident_detail(con, args.id)
         if detail is None:
             raise UsageError(f"no incident #{args.id}")
@@ -475,7 +493,9 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     config = _alerting(args, settings)
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         if args.action == "ack":
             incident, delivery = alert_workflow.acknowledge_incident(
                 con, config, args.id, args.by, args.note or ""
@@ -556,7 +576,9 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.slo.openmetrics import textfile
     from pipelines.workflows import current_status
 
-    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, read_only=True, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         statuses = current_status(con)
     if not args.textfile:
         raise UsageError("give --textfile PATH (node_exporter's textfile collector) or --serve")
@@ -600,7 +622,9 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
         if not slos:
             raise UsageError(f"--slo: no SLO named {', '.join(args.slo)}")
     # Read-only: forecasting changes nothing (run `sloscope evaluate` first to bring aggregates up to date).
-    with open_warehouse(db, read_only=True, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, read_only=True, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         rows = analytics.forecast_rows(
             con, slos, default_as_of(con), simulations=args.simulations, base_seed=args.seed
         )
@@ -666,7 +690,9 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.slo import corrections
 
     db = Path(args.db) if args.db else settings.warehouse
-    with open_warehouse(db, wait_seconds=settings.lock_wait_seconds) as con:
+    with open_warehouse(
+        db, wait_seconds=settings.lock_wait_seconds, memory_limit=settings.memory_limit
+    ) as con:
         if args.action == "add":
             slos = load_slos(Path(args.slos) if args.slos else settings.slos)
             known = {s.name for s in slos} | {s.composite for s in slos if s.composite}

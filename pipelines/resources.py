@@ -13,7 +13,7 @@ from pipelines.slo.alert_config import AlertingConfig, load_alerting
 from pipelines.slo.policies import PolicySet, load_policies
 from pipelines.slo.retention import RetentionPolicy, parse_retention
 from pipelines.slo.spec import SloDefinition, load_slos
-from pipelines.warehouse import open_warehouse
+from pipelines.warehouse import DEFAULT_MEMORY_LIMIT, open_warehouse
 
 # Every asset and check that opens the DuckDB warehouse claims a slot of this pool; dagster.yaml gives it
 # one slot, so runs may overlap while warehouse steps still take turns (DuckDB allows one writing process,
@@ -37,6 +37,7 @@ class SloscopeResource(ConfigurableResource):
     kernel_name: str = "sloscope"
     # How long a run waits for another process's DuckDB lock before failing with a clear error.
     lock_wait_seconds: float = 60.0
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
     # Data-quality thresholds and retention; see QualitySettings and [retention] in sloscope.toml.
     max_latency_ms: float = 600_000.0
     completeness_tolerance: float = 0.05
@@ -60,6 +61,7 @@ class SloscopeResource(ConfigurableResource):
             at_risk_remaining=settings.at_risk_remaining,
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
+            memory_limit=settings.memory_limit,
             max_latency_ms=settings.quality.max_latency_ms,
             completeness_tolerance=settings.quality.completeness_tolerance,
             completeness_hours=settings.quality.completeness_hours,
@@ -71,7 +73,12 @@ class SloscopeResource(ConfigurableResource):
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with open_warehouse(self.warehouse, read_only=read_only, wait_seconds=self.lock_wait_seconds) as con:
+        with open_warehouse(
+            self.warehouse,
+            read_only=read_only,
+            wait_seconds=self.lock_wait_seconds,
+            memory_limit=self.memory_limit,
+        ) as con:
             yield con
 
     def load_slos(self) -> list[SloDefinition]:

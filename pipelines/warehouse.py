@@ -7,6 +7,7 @@ notebook or the web UI holding the file) instead of failing the run, and say wha
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import duckdb
 import polars as pl
 
 from pipelines import sqlfiles
+from pipelines.settings import DEFAULT_MEMORY_LIMIT, check_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +36,29 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
 LOCK_WAIT_SECONDS = 60.0
 
 
+def memory_limit_from_env() -> str:
+    """``SLOSCOPE_MEMORY_LIMIT``, else :data:`DEFAULT_MEMORY_LIMIT` (for callers without settings)."""
+    return check_memory_limit(os.environ.get("SLOSCOPE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT))
+
+
 def connect(
-    path: Path | str, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating its folder and schema when writable).
+
+    ``memory_limit``: DuckDB's limit for this connection (see :func:`check_memory_limit`); None takes
+    ``SLOSCOPE_MEMORY_LIMIT`` or :data:`DEFAULT_MEMORY_LIMIT`.
 
     While another process holds the file's lock, wait up to ``wait_seconds`` (logging a warning that
     names the file at each retry), then raise :class:`WarehouseError`; nothing is written before the
     lock is ours.
     """
     db = Path(path)
+    limit = memory_limit_from_env() if memory_limit is None else check_memory_limit(memory_limit)
     if not read_only:
         if db.parent.exists() and not db.parent.is_dir():
             raise WarehouseError(
@@ -83,6 +98,8 @@ def connect(
     try:
         # Naive TIMESTAMPs hold UTC throughout; make casts from TIMESTAMPTZ agree.
         con.execute("SET TimeZone = 'UTC'")
+        if limit:
+            con.execute("SET memory_limit = $limit", {"limit": limit})
         if not read_only:
             sqlfiles.run(con, "schema")
     except duckdb.Error as exc:  # a full disk or a read-only file while creating the schema
@@ -93,9 +110,13 @@ def connect(
 
 @contextmanager
 def open_warehouse(
-    path: Path | str, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(path, read_only=read_only, wait_seconds=wait_seconds)
+    con = connect(path, read_only=read_only, wait_seconds=wait_seconds, memory_limit=memory_limit)
     try:
         yield con
     finally:

@@ -37,6 +37,9 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ({"SLOSCOPE_AT_RISK_REMAINING": "2"}, "at_risk_remaining: expected a share between 0 and 1"),
         ({"SLOSCOPE_SMTP_TLS": "maybe"}, "smtp tls: expected one of none, starttls, ssl"),
         ({"SLOSCOPE_LOCK_WAIT_SECONDS": "-1"}, "lock_wait_seconds: expected 0 to 86400"),
+        # The value reaches a SET statement (bound, but DuckDB parses it): only sizes are accepted.
+        ({"SLOSCOPE_MEMORY_LIMIT": "2GB'; DROP TABLE x; --"}, "memory_limit: expected a size such as 2GB"),
+        ({"SLOSCOPE_MEMORY_LIMIT": "lots"}, "memory_limit: expected a size such as 2GB"),
         ({"SLOSCOPE_QUALITY_COMPLETENESS_TOLERANCE": "1"}, r"completeness_tolerance: expected a share"),
         ({"SLOSCOPE_QUALITY_FRESHNESS_SEVERITY": "page"}, "freshness_severity: expected error or warn"),
         ({"SLOSCOPE_QUALITY_MAX_LATENCY_MS": "0"}, "max_latency_ms: expected a number > 0"),
@@ -76,3 +79,19 @@ def test_quality_retention_and_lock_wait_overrides() -> None:
         "day": "forever",
         "quarantine": "90d",
     }
+
+
+def test_memory_limit_reaches_warehouse_connections(tmp_path: Path) -> None:
+    from pipelines.warehouse import connect
+
+    settings = load_settings(environ={"SLOSCOPE_MEMORY_LIMIT": "512MiB"})
+    assert settings.memory_limit == "512MiB"
+    con = connect(tmp_path / "w.duckdb", memory_limit=settings.memory_limit)
+    try:
+        # DuckDB reports 512 MiB as 512.0 MiB; 2**29 bytes either way.
+        shown = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
+        assert shown.replace(".0", "") == "512 MiB"
+    finally:
+        con.close()
+    # Empty: DuckDB's own default (a share of RAM), larger than the 2GB sloscope sets otherwise.
+    assert load_settings(environ={"SLOSCOPE_MEMORY_LIMIT": ""}).memory_limit == ""

@@ -10,7 +10,8 @@ Stages, in order, each in its own child process (so each one's peak RSS is its o
   ingest        pipelines.slo.ingest.ingest_paths on the landing folder (validation, bookkeeping)
   aggregate     pipelines.slo.aggregate.refresh_aggregates for the declared thresholds: 1-minute counts,
                 exact threshold counts, latency histograms, and their hour and day rollups
-  bare DuckDB   one in-memory DuckDB building the same three 1-minute tables straight from the files
+  bare DuckDB   one DuckDB file building the same three 1-minute tables straight from the files, under
+                the same memory limit as the warehouse ([warehouse] memory_limit, SLOSCOPE_MEMORY_LIMIT)
   pandas        benchmarks/pandas_baseline.py: read_parquet + groupby, one file at a time
   evaluate      pipelines.slo.budget.evaluate of every objective, all burn-rate windows
   incremental   one more minute lands as a new file: ingest of the landing folder (as the raw_measurements
@@ -48,6 +49,7 @@ import polars as pl
 
 from benchmarks import scale_data
 from pipelines.slo import histogram
+from pipelines.warehouse import memory_limit_from_env
 
 STAGES = (
     "generate",
@@ -148,12 +150,20 @@ def event_files(landing: Path) -> list[Path]:
 
 
 def bare_duckdb_tables(
-    files: list[Path], thresholds: dict[str, set[float]], spent: dict[str, float] | None = None
+    files: list[Path],
+    thresholds: dict[str, set[float]],
+    spent: dict[str, float] | None = None,
+    database: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB holding the three 1-minute tables built straight from ``files`` (with the
-    seconds each statement took in ``spent``)."""
-    con = duckdb.connect()
+    """A DuckDB holding the three 1-minute tables built straight from ``files`` (with the seconds each
+    statement took in ``spent``): in the file ``database`` under the warehouse's memory limit, as
+    sloscope's own tables are, or in memory when None."""
+    con = duckdb.connect(str(database) if database else ":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    if database is not None:
+        limit = memory_limit_from_env()
+        if limit:
+            con.execute("SET memory_limit = $limit", {"limit": limit})
     pairs = sorted((s, float(t)) for s, values in thresholds.items() for t in values)
     declared = pl.DataFrame(
         {"service": [s for s, _ in pairs], "threshold_ms": [t for _, t in pairs]},
@@ -330,7 +340,7 @@ def stage_bare(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     files = _manifest(work).files
     spent: dict[str, float] = {}
     with Clock() as clock:
-        con = bare_duckdb_tables(files, thresholds, spent)
+        con = bare_duckdb_tables(files, thresholds, spent, database=work / "bare.duckdb")
     rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLE_KEYS}  # type: ignore[index]
     con.close()
     return clock.figures(rows=rows, breakdown=spent)
@@ -620,6 +630,8 @@ def table(args: argparse.Namespace, results: dict[str, dict[str, Any]], load: tu
         f"({gen['series']:,} service/operation series), {r['aggregate']['objectives']:,} objectives",
         f"machine: {machine()}",
         f"code: sloscope {code_version()}",
+        f"DuckDB memory limit of the warehouse and bare DuckDB connections: "
+        f"{memory_limit_from_env() or 'DuckDB default (80% of RAM)'} (SLOSCOPE_MEMORY_LIMIT)",
         f"load average (1, 5, 15 min) at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
         f"at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
     ]

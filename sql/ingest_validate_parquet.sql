@@ -14,35 +14,8 @@
 -- sub-microsecond digits, and only from 1970 on is that the same as DuckDB's cast).
 -- Event ids are checked afterwards by sql/ingest_dedup_events.sql, as in the text path.
 CREATE OR REPLACE TEMP TABLE validated AS
-WITH src AS (
-    SELECT
-        _row,
-        make_timestamp(epoch_us(ts))    AS ts,
-        nullif(trim(service), '')       AS service,
-        coalesce(trim(operation), '')   AS operation,
-        status_number,
-        success,
-        latency_number,
-        nullif(trim(event_id), '')      AS event_id
-    FROM parquet_source
-),
-checked AS (
-    SELECT
-        *,
-        coalesce(
-            ts >= TIMESTAMP '1970-01-01' AND ts <= $latest_allowed
-            AND (CAST($raw_cutoff AS TIMESTAMP) IS NULL
-                 OR date_trunc('minute', ts) >= CAST($raw_cutoff AS TIMESTAMP))
-            AND length(service) <= 200 AND length(operation) <= 200
-            AND (status_number IS NULL
-                 OR (status_number = floor(status_number) AND status_number BETWEEN 100 AND 599))
-            AND (status_number IS NOT NULL OR success IS NOT NULL)
-            AND (latency_number IS NULL
-                 OR (isfinite(latency_number) AND latency_number >= 0 AND latency_number <= $max_latency_ms))
-            AND (event_id IS NULL OR length(event_id) <= 200),
-            false) AS accepted
-    FROM src
-)
+WITH
+-- include: ingest_parquet_rules
 SELECT
     _row,
     ts,

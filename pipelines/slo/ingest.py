@@ -465,7 +465,9 @@ def _rejected_records(frame: pl.DataFrame, data_columns: list[str]) -> pl.DataFr
 # row to the text validation itself, on those rows only, read with the same polars code as the text path.
 # Reasons, records, row numbers and accounting are therefore the text path's, by construction. Files of
 # other shapes (decimals, dictionaries, text in numeric columns, nested or binary columns, timestamps
-# without a zone, a header problem) take the text path whole.
+# without a zone, a header problem) take the text path whole. A file with many row groups whose rows all
+# load as they are (the check pass, sql/ingest_parquet_check.sql) skips the temp table `validated`: the
+# same expressions insert it straight from the file (sql/ingest_load_parquet.sql).
 
 # DuckDB's type names of the columns the typed validation reads.
 _DUCKDB_NUMBERS = frozenset(
@@ -569,16 +571,26 @@ def _duckdb_types_agree(relation: duckdb.DuckDBPyRelation, plan: _ParquetPlan) -
 
 @dataclass
 class _TypedParquet:
-    """The typed validation's outcome: `validated` holds every row, deferred ones marked."""
+    """The typed validation's outcome: `validated` holds every row, deferred ones marked.
+
+    Or, with ``direct`` set, no `validated` at all: the check pass found every row valid and without an
+    event id, and the load reads the file again straight into raw_events (see ``_direct_load_pays``).
+    """
 
     deferred: pl.DataFrame  # text staging of the deferred rows (prepared for ingest_validate_events)
     records: pl.DataFrame  # their original records (_row, _record), as the text path writes them
     params: dict[str, Any]  # the validation's parameters
+    direct: tuple[datetime | None, datetime | None] | None = None  # (min_ts, max_ts) of a direct load
+
+
+# What the typed validation leaves for the text rules when it defers no row (the usual case).
+_NO_DEFERRED = pl.DataFrame(schema={"_row": pl.Int64})
+_NO_RECORDS = pl.DataFrame(schema={"_row": pl.Int64, "_record": pl.String})
 
 
 def _parquet_rows(path: Path, rows: pl.DataFrame) -> _Staging:
     """Some rows of a Parquet file (``rows._row``, 1-based) as the text path stages them."""
-    if rows.height == 0:  # the usual case: no need to read the file again
+    if rows.height == 0:  # nothing to read but the names and types
         table = pl.DataFrame(schema=pl.read_parquet_schema(path)).with_columns(
             pl.lit(None, dtype=pl.Int64).alias("_row")
         )
@@ -598,6 +610,35 @@ def _records_of(staging: _Staging) -> pl.DataFrame:
     return _rejected_records(staging.frame, [c for c in staging.columns if c not in _RESERVED])
 
 
+# A file read straight into raw_events is read by one thread per row group, and the insert (compressing
+# the rows into the warehouse) runs on that thread too. Going through `validated` instead costs a
+# single-threaded copy but inserts on every thread. Measured on 2 threads: with one row group per file
+# the direct load is 30% slower; with five it is 12% faster (its check pass included).
+_DIRECT_ROW_GROUPS_PER_THREAD = 2
+
+
+def _direct_load_pays(con: duckdb.DuckDBPyConnection, path: Path, plan: _ParquetPlan) -> bool:
+    """Whether a file the check pass finds clean should skip `validated` (see above)."""
+    if plan.has_event_id:
+        return False  # ids are checked on `validated` (sql/ingest_dedup_events.sql)
+    try:
+        row_groups, threads = con.execute(
+            sqlfiles.sql("ingest_parquet_row_groups"), {"path": str(path)}
+        ).fetchall()[0]
+    except duckdb.Error:
+        return False  # the validation through `validated` reads the file and says what is wrong with it
+    return int(row_groups or 0) >= _DIRECT_ROW_GROUPS_PER_THREAD * int(threads)
+
+
+def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path, plan: _ParquetPlan) -> bool:
+    """The temp view `parquet_source` over the file; False when DuckDB reads other types than planned."""
+    relation = con.read_parquet(str(path), file_row_number=True, hive_partitioning=False)
+    if not _duckdb_types_agree(relation, plan):
+        return False
+    relation.project(plan.select).create_view("parquet_source", replace=True)
+    return True
+
+
 def _validate_typed_parquet(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -606,15 +647,23 @@ def _validate_typed_parquet(
 ) -> _TypedParquet | None:
     """Typed validation into the temp table `validated`; None when the file must take the text path."""
     try:
-        relation = con.read_parquet(str(path), file_row_number=True, hive_partitioning=False)
-        if not _duckdb_types_agree(relation, plan):
+        if not _parquet_source(con, path, plan):
             return None
-        relation.project(plan.select).create_view("parquet_source", replace=True)
         try:
+            if _direct_load_pays(con, path, plan):
+                not_direct, rows, min_ts, max_ts = con.execute(
+                    sqlfiles.sql("ingest_parquet_check"), params
+                ).fetchall()[0]
+                if not_direct == 0 and rows == plan.rows:
+                    return _TypedParquet(_NO_DEFERRED, _NO_RECORDS, params, direct=(min_ts, max_ts))
             sqlfiles.run(con, "ingest_validate_parquet", params)
         finally:
             sqlfiles.run(con, "ingest_drop_parquet_source")
         deferred_rows = query_frame(con, sqlfiles.sql("ingest_parquet_deferred"))
+        if deferred_rows.height == 0:
+            # The usual case. The plan admitted only plain column types and a clean header, so the text
+            # staging of no rows could raise no file problem: nothing to read again.
+            return _TypedParquet(_NO_DEFERRED, _NO_RECORDS, params)
         staging = _parquet_rows(path, deferred_rows)
     except (duckdb.Error, pl.exceptions.PolarsError, OSError):
         # DuckDB or polars cannot read it after all: the text path reads it again and says why.
@@ -805,7 +854,7 @@ def _ingest_file(
         with transaction(con):
             file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
             raw_cutoff = _raw_cutoff(con)
-            sqlfiles.run(con, "ingest_supersede", {"path": path_text, "raw_cutoff": raw_cutoff})
+            _supersede(con, path_text, raw_cutoff)
             fault_point("ingest.after_supersede")
             validate = _VALIDATORS.get(kind or "", "ingest_validate_events")
             sqlfiles.run(
@@ -830,7 +879,8 @@ def _ingest_file(
             params = {**base, "file_id": file_id}
             sqlfiles.run(con, _LOADERS.get(kind or "", "ingest_load_events"), params)
             fault_point("ingest.after_load")
-            sqlfiles.run(con, "ingest_quarantine", params)
+            if quarantined:
+                sqlfiles.run(con, "ingest_quarantine", params)
             fault_point("ingest.after_quarantine")
             _record_file(
                 con,
@@ -870,21 +920,26 @@ def _load_typed_parquet(
     try:
         with transaction(con):
             file_id = con.execute(sqlfiles.sql("next_file_id")).fetchall()[0][0]
-            sqlfiles.run(
-                con, "ingest_supersede", {"path": path_text, "raw_cutoff": typed.params["raw_cutoff"]}
-            )
+            _supersede(con, path_text, typed.params["raw_cutoff"])
             fault_point("ingest.after_supersede")
-            _finish_typed_parquet(con, path, plan, typed)
+            if typed.direct is None:
+                _finish_typed_parquet(con, path, plan, typed)
+                loaded, quarantined, min_ts, max_ts = con.execute(
+                    sqlfiles.sql("ingest_validated_summary")
+                ).fetchall()[0]
+            else:
+                loaded, quarantined, (min_ts, max_ts) = plan.rows, 0, typed.direct
             fault_point("ingest.after_validate")
-            loaded, quarantined, min_ts, max_ts = con.execute(
-                sqlfiles.sql("ingest_validated_summary")
-            ).fetchall()[0]
             if loaded + quarantined != plan.rows:
                 raise RuntimeError(f"{path}: accounting mismatch: {loaded} + {quarantined} != {plan.rows}")
             params = {**base, "file_id": file_id}
-            sqlfiles.run(con, "ingest_load_events", params)
+            if typed.direct is None:
+                sqlfiles.run(con, "ingest_load_events", params)
+            else:
+                _load_parquet_directly(con, path, plan, {**typed.params, "file_id": file_id})
             fault_point("ingest.after_load")
-            sqlfiles.run(con, "ingest_quarantine", params)
+            if quarantined:
+                sqlfiles.run(con, "ingest_quarantine", params)
             fault_point("ingest.after_quarantine")
             _record_file(
                 con,
@@ -907,6 +962,29 @@ def _load_typed_parquet(
     sqlfiles.run(con, "ingest_drop_validated")
     message = "empty file" if plan.rows == 0 else ""
     return FileResult(path_text, "loaded", plan.rows, loaded, quarantined, "events", file_id, message)
+
+
+def _load_parquet_directly(
+    con: duckdb.DuckDBPyConnection, path: Path, plan: _ParquetPlan, params: dict[str, Any]
+) -> None:
+    """Inside the file's transaction: the file's rows straight into raw_events (sql/ingest_load_parquet.sql).
+
+    The file is read a second time here, after the check pass and the change check of ``_ingest_file``:
+    whatever it holds now must still be every row of the planned file, all valid, or nothing commits.
+    """
+    if not _parquet_source(con, path, plan):
+        raise IngestError(f"{path}: the file changed while it was being read; it is read again next run")
+    try:
+        statement = sqlfiles.sql("ingest_load_parquet")
+        inserted = con.execute(statement, sqlfiles.params_for(statement, params)).fetchall()[0][0]
+    finally:
+        sqlfiles.run(con, "ingest_drop_parquet_source")
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot be read: {exc.strerror}") from exc
+    if inserted != plan.rows or (stat.st_size, stat.st_mtime_ns) != plan.stamp:
+        raise IngestError(f"{path}: the file changed while it was being read; it is read again next run")
 
 
 def _apply_counter_deltas(con: duckdb.DuckDBPyConnection, raw_cutoff: datetime | None) -> None:
@@ -999,6 +1077,16 @@ def _record_file(
         return write()
     with transaction(con):
         return write()
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, path: str, raw_cutoff: datetime | None) -> None:
+    """Drop the path's loaded version, if it has one (sql/ingest_supersede.sql).
+
+    Its deletes scan all of raw_events (seconds at 100 M rows) even when they find nothing, and most files
+    land at a new path: the bookkeeping lookup first keeps that cost to the paths that were replaced.
+    """
+    if con.execute(sqlfiles.sql("loaded_versions_of_path"), {"path": path}).fetchall()[0][0]:
+        sqlfiles.run(con, "ingest_supersede", {"path": path, "raw_cutoff": raw_cutoff})
 
 
 def _raw_cutoff(con: duckdb.DuckDBPyConnection) -> datetime | None:

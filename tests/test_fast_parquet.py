@@ -358,12 +358,19 @@ def test_aggregates_are_the_same_whatever_the_pieces(tmp_path: Path, monkeypatch
         monkeypatch.setattr(aggregate, "CHUNK_EVENTS", limit)
         lo, hi = con.execute("SELECT min(ts), max(ts) + INTERVAL 1 MINUTE FROM raw_events").fetchall()[0]
         pieces = aggregate.chunks(con, lo, hi)
-        # Consecutive, covering the range, cut at whole hours.
+        # Consecutive, covering the range, cut at whole hours; the day rollups' pieces at whole days.
         assert pieces[0][0] == lo and pieces[-1][1] == hi
         assert all(a[1] == b[0] and b[0].minute == 0 for a, b in pairwise(pieces))
         assert len(pieces) == 1 if limit == 10**9 else len(pieces) > 5
+        day_lo, day_hi = aggregate.covering(lo, hi, "day")
+        days = aggregate.chunks(con, day_lo, day_hi, grain="day")
+        assert days[0][0] == day_lo and days[-1][1] == day_hi
+        assert all(a[1] == b[0] and b[0].hour == 0 for a, b in pairwise(days))
+        assert len(days) == 1 if limit == 10**9 else len(days) > 1
         aggregate.refresh_aggregates(con, thresholds)
         results.append({t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables})
         con.close()
     assert results[0]["latency_histogram_minute"]
+    # Several days, so the day rollups (one statement per day) are cut too.
+    assert len({row[0] for row in results[0]["sli_counts_day"]}) > 1
     assert results[0] == results[1] == results[2]

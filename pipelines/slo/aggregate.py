@@ -116,23 +116,26 @@ def covering(start: datetime, end: datetime, grain: str) -> tuple[datetime, date
 CHUNK_EVENTS = 1_000_000
 
 
-def chunks(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut at whole hours into consecutive pieces of about ``CHUNK_EVENTS`` raw events.
+def chunks(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, grain: str = "hour"
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at whole hours (or days) into consecutive pieces of about ``CHUNK_EVENTS`` raw events.
 
     A latency histogram has nearly as many rows as raw events (a bucket per few events), so one GROUP BY
     over days of events builds a hash table of tens of millions of groups: gigabytes at 100 M events, and
     slower for it. A piece's stays small. Raw events arrive in time order, so each piece reads only its
     own row groups (zone maps on ts). Hours without events never make a piece of their own, so a sparse
-    range of months is still a few statements. An hour with more events than the limit is one piece.
+    range of months is still a few statements. An hour (or day) with more events than the limit is one
+    piece.
     """
     pieces = []
     low, size = start, 0
-    for hour, events in con.execute(
-        sqlfiles.sql("aggregate_hour_sizes"), {"start": start, "end": end}
+    for bucket, events in con.execute(
+        sqlfiles.sql("aggregate_bucket_sizes"), {"start": start, "end": end, "grain": grain}
     ).fetchall():
-        if size and size + events > CHUNK_EVENTS and hour > low:
-            pieces.append((low, hour))
-            low, size = hour, 0
+        if size and size + events > CHUNK_EVENTS and bucket > low:
+            pieces.append((low, bucket))
+            low, size = bucket, 0
         size += events
     pieces.append((low, end))
     return pieces
@@ -141,10 +144,10 @@ def chunks(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> li
 def _recompute(
     con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, *, counts: bool, thresholds: bool
 ) -> None:
-    # Each piece's hours are rolled up right after its minutes, and days one at a time: one rollup over a
-    # month of 2%-bucket histograms is a GROUP BY of ~60 M groups at 100 M events, which spills past the
-    # memory limit and took 30 s; a piece's or a day's stays small. Pieces end at whole hours, so no hour
-    # is rolled up from a partly recomputed piece.
+    # Each piece's hours are rolled up right after its minutes, and days in pieces of whole days: one
+    # rollup over a month of 2%-bucket histograms is a GROUP BY of ~60 M groups at 100 M events, which
+    # spills past the memory limit and took 30 s; a piece's stays small. Pieces end at whole hours, so no
+    # hour is rolled up from a partly recomputed piece.
     for low, high in chunks(con, start, end):
         params = {"start": low, "end": high, **histogram.sql_params()}
         if counts:
@@ -159,10 +162,8 @@ def _recompute(
             "aggregate_ratio_minutes",
             {"start": start, "end": end, "hour_start": hour_start, "hour_end": hour_end},
         )
-    day, last = covering(start, end, "day")
-    while day < last:
-        _rollup(con, "day", day, day + GRAINS["day"], counts=counts, thresholds=thresholds)
-        day += GRAINS["day"]
+    for day_lo, day_hi in chunks(con, *covering(start, end, "day"), grain="day"):
+        _rollup(con, "day", day_lo, day_hi, counts=counts, thresholds=thresholds)
 
 
 # grain -> (source suffix, target suffix) of the rollup tables

@@ -44,7 +44,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipelines import sqlfiles
-from pipelines.slo.aggregate import refresh_aggregates
+from pipelines.slo.aggregate import refresh_aggregates, roll_up
 from pipelines.slo.ingest import FORMATS, ingest_file
 from pipelines.warehouse import transaction
 
@@ -55,12 +55,6 @@ LAKE_TABLES = (
     "latency_histogram_minute",
     "sli_ratio_minute",
     "sli_ratio_hour",
-)
-# Rebuilt from the minute tables for each loaded day: (sql file, family).
-_ROLLUPS = (
-    ("rollup_counts", "sli_counts"),
-    ("rollup_histogram", "latency_histogram"),
-    ("rollup_thresholds", "sli_threshold"),
 )
 # A total order per table, so the files (and their comparison across executors) are deterministic.
 _ORDER = {
@@ -482,15 +476,9 @@ def load_days(con: duckdb.DuckDBPyConnection, lake: Lake, days: list[date] | Non
                 finally:
                     con.unregister("lake_day")
                 report.rows[table] += data.num_rows
-            for name, family in _ROLLUPS:
-                for grain, source, target in (("hour", "minute", "hour"), ("day", "hour", "day")):
-                    sqlfiles.run(
-                        con,
-                        name,
-                        {"start": start, "end": end, "grain": grain},
-                        source=f"{family}_{source}",
-                        target=f"{family}_{target}",
-                    )
+            # The day's hours from its minutes, then the day from its hours.
+            roll_up(con, "hour", start, end, counts=True, thresholds=True)
+            roll_up(con, "day", start, end, counts=True, thresholds=True)
             con.execute(
                 _LOADED_UPSERT, {"day": day, "token": token, "now": datetime.now(UTC).replace(tzinfo=None)}
             )

@@ -154,7 +154,7 @@ def _recompute(
             sqlfiles.run(con, "aggregate_minutes", params)
         if thresholds:
             sqlfiles.run(con, "aggregate_threshold_minutes", params)
-        _rollup(con, "hour", *covering(low, high, "hour"), counts=counts, thresholds=thresholds)
+        roll_up(con, "hour", *covering(low, high, "hour"), counts=counts, thresholds=thresholds)
     if counts:
         hour_start, hour_end = covering(start, end, "hour")
         sqlfiles.run(
@@ -163,14 +163,14 @@ def _recompute(
             {"start": start, "end": end, "hour_start": hour_start, "hour_end": hour_end},
         )
     for day_lo, day_hi in chunks(con, *covering(start, end, "day"), grain="day"):
-        _rollup(con, "day", day_lo, day_hi, counts=counts, thresholds=thresholds)
+        roll_up(con, "day", day_lo, day_hi, counts=counts, thresholds=thresholds)
 
 
 # grain -> (source suffix, target suffix) of the rollup tables
 _ROLLUP_TIERS = {"hour": ("minute", "hour"), "day": ("hour", "day")}
 
 
-def _rollup(
+def roll_up(
     con: duckdb.DuckDBPyConnection,
     grain: str,
     start: datetime,
@@ -179,7 +179,8 @@ def _rollup(
     counts: bool,
     thresholds: bool,
 ) -> None:
-    """Rebuild the ``grain`` rows of [start, end) (whole hours or days) from the next finer tier."""
+    """Rebuild the ``grain`` rows of [start, end) (whole hours or days) from the next finer tier: counts and
+    histograms with ``counts``, threshold counts with ``thresholds``."""
     source, target = _ROLLUP_TIERS[grain]
     families = [("rollup_counts", "sli_counts"), ("rollup_histogram", "latency_histogram")] if counts else []
     if thresholds:

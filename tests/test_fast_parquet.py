@@ -26,6 +26,7 @@ import pytest
 from pipelines.slo import ingest
 from pipelines.slo.ingest import ingest_paths
 from pipelines.warehouse import connect
+from tests.conftest import CallCounter
 from tests.test_bad_input import CORPUS, NOW
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
@@ -201,14 +202,7 @@ def _run_both(
 
     ``landing``, when given, is emptied before each run: the steps write their files there.
     """
-    typed_files = 0
-    real = ingest._load_typed_parquet
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal typed_files
-        typed_files += 1
-        return real(*args, **kwargs)
-
+    counting = CallCounter(ingest._load_typed_parquet)
     results = []
     for fast in (True, False):
         if landing is not None:
@@ -223,7 +217,7 @@ def _run_both(
                 step(con)
         results.append(_contents(con))
         con.close()
-    return results[0], results[1], typed_files
+    return results[0], results[1], counting.calls
 
 
 def _assert_same(fast: dict[str, list[tuple]], text: dict[str, list[tuple]]) -> None:

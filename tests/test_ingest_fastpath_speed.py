@@ -24,6 +24,7 @@ from pipelines import sqlfiles
 from pipelines.slo import ingest
 from pipelines.slo.ingest import ingest_paths
 from pipelines.warehouse import connect
+from tests.conftest import CallCounter
 from tests.test_bad_input import NOW
 from tests.test_fast_parquet import BASE, _assert_same, _contents, _messy_table
 
@@ -83,14 +84,7 @@ def _run_three(
 ) -> tuple[list[dict[str, list[tuple]]], int]:
     """Run ``steps`` with the direct load allowed, refused, and with the typed path off; (contents, direct
     loads). The landing folder is emptied before each run: the steps write their files."""
-    direct_loads = 0
-    real = ingest._load_parquet_directly
-
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal direct_loads
-        direct_loads += 1
-        return real(*args, **kwargs)
-
+    counting = CallCounter(ingest._load_parquet_directly)
     results = []
     for mode in ("direct", "validated", "text"):
         landing = tmp_path / "landing"
@@ -110,7 +104,7 @@ def _run_three(
                 step(con)
         results.append(_contents(con))
         con.close()
-    return results, direct_loads
+    return results, counting.calls
 
 
 def test_direct_load_matches_the_validated_and_text_paths(

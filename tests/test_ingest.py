@@ -656,3 +656,35 @@ def test_unchanged_files_are_recognised_by_size_and_mtime_without_reading(
     assert warehouse.execute("SELECT mtime_ns FROM landing_stamps").fetchall() == [
         (stat.st_mtime_ns + 2_000_000_000,)
     ]
+
+
+def test_a_run_over_many_unchanged_files_reads_the_stamps_once(
+    tmp_path: Path, warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines import sqlfiles
+
+    for hour in range(5):
+        write(
+            tmp_path / "landing" / f"h{hour}.csv",
+            f"timestamp,service,status_code\n2026-03-01T0{hour}:00:00Z,shop,200\n",
+        )
+    first = ingest_paths(warehouse, [tmp_path / "landing"], now=NOW)
+    assert [f.status for f in first.files] == ["loaded"] * 5
+    asked: list[str] = []
+    real_sql = sqlfiles.sql
+
+    def recording(name: str, **tables: str) -> str:
+        asked.append(name)
+        return real_sql(name, **tables)
+
+    monkeypatch.setattr(sqlfiles, "sql", recording)
+    again = ingest_paths(warehouse, [tmp_path / "landing"], now=NOW)
+    # Each file skipped as the one loaded before, from one query for all of them.
+    assert [(f.status, f.message, f.file_id) for f in again.files] == [
+        ("skipped", "already loaded", f.file_id) for f in first.files
+    ]
+    assert asked == ["landing_stamps_loaded"]
+    # A single file on its own still looks its stamp up, with the same answer.
+    alone = ingest_file(warehouse, tmp_path / "landing" / "h2.csv", now=NOW)
+    assert (alone.status, alone.file_id) == ("skipped", first.files[2].file_id)
+    assert asked[1:] == ["landing_stamp_get", "files_by_hash"]

@@ -709,13 +709,15 @@ def ingest_file(
     now: datetime | None = None,
     max_clock_skew_seconds: int = 300,
     max_latency_ms: float = DEFAULT_MAX_LATENCY_MS,
+    loaded_stamps: LoadedStamps | None = None,
 ) -> FileResult:
     """Load one file; see the module docstring for the guarantees.
 
     A path whose size and modification time are those it had when its content was last found loaded is
     skipped without being read (``landing_stamps``): a run over a landing folder of a thousand files
     reads only the new and changed ones. Like make or rsync, this trusts that content does not change
-    without its size or modification time changing.
+    without its size or modification time changing. ``loaded_stamps`` (from :func:`loaded_stamps`, read
+    once by a caller loading many files) replaces the two look-ups per file.
     """
     fault_point("ingest.before_file")
     resolved = path.resolve()
@@ -726,7 +728,13 @@ def ingest_file(
     stamp = None
     if before is not None:
         stamp = {"path": str(resolved), "size": before.st_size, "mtime": before.st_mtime_ns}
-        known = con.execute(sqlfiles.sql("landing_stamp_get"), stamp).fetchall()
+        if loaded_stamps is not None:
+            size, mtime, file_id = loaded_stamps.get(stamp["path"], (None, None, None))
+            if (size, mtime) == (stamp["size"], stamp["mtime"]):
+                return FileResult(stamp["path"], "skipped", file_id=file_id, message="already loaded")
+            known = []
+        else:
+            known = con.execute(sqlfiles.sql("landing_stamp_get"), stamp).fetchall()
         if known:
             seen = con.execute(sqlfiles.sql("files_by_hash"), {"sha": known[0][0]}).fetchall()
             for file_id, seen_path, status in seen:
@@ -1127,6 +1135,16 @@ def _record_duplicate(con: duckdb.DuckDBPyConnection, base: dict[str, Any], orig
     return True
 
 
+# path -> (size in bytes, modification time in ns, file id) of paths whose stamped content is loaded
+LoadedStamps = dict[str, tuple[int, int, int]]
+
+
+def loaded_stamps(con: duckdb.DuckDBPyConnection) -> LoadedStamps:
+    """Every stamped path whose content is its loaded version (``sql/landing_stamps_loaded.sql``)."""
+    rows = con.execute(sqlfiles.sql("landing_stamps_loaded")).fetchall()
+    return {path: (size, mtime, file_id) for path, size, mtime, file_id in rows}
+
+
 def ingest_paths(
     con: duckdb.DuckDBPyConnection,
     paths: list[Path],
@@ -1137,6 +1155,8 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest every data file under ``paths``; one file's failure does not stop the others."""
     report = IngestReport()
+    # Read once: loading one file changes no other path's stamp or loaded version.
+    stamps = loaded_stamps(con)
     for path in discover(paths):
         try:
             result = ingest_file(
@@ -1145,6 +1165,7 @@ def ingest_paths(
                 now=now,
                 max_clock_skew_seconds=max_clock_skew_seconds,
                 max_latency_ms=max_latency_ms,
+                loaded_stamps=stamps,
             )
         except (IngestError, OSError, duckdb.Error, pl.exceptions.PolarsError, RuntimeError) as exc:
             # Not recorded as failed in the warehouse: the cause may be transient (a full disk, a lock),

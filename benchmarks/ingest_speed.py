@@ -9,9 +9,9 @@ Events come from benchmarks/scale_data.py (typed Parquet, one file per UTC hour)
 them there and reuses them on the next run.
 
 Two stages, each in its own child process so each peak RSS is its own:
-  bare      one in-memory DuckDB building sli_counts_minute, sli_threshold_minute and
-            latency_histogram_minute straight from the files with plain GROUP BY (no validation, no
-            bookkeeping, no rollups): the reference
+  bare      one DuckDB file, under the warehouse's memory limit, building sli_counts_minute,
+            sli_threshold_minute and latency_histogram_minute straight from the files with plain GROUP BY
+            (no validation, no bookkeeping, no rollups): the reference
   sloscope  pipelines.slo.ingest.ingest_paths on the folder (validation, quarantine, bookkeeping) then
             pipelines.slo.aggregate.refresh_aggregates (the same three tables, plus hour and day rollups),
             into an on-disk warehouse
@@ -39,6 +39,7 @@ import duckdb
 
 from benchmarks import scale, scale_data
 from pipelines.slo import histogram
+from pipelines.warehouse import memory_limit_from_env
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)  # after every generated event
 
@@ -72,6 +73,9 @@ def _cpu_seconds() -> float:
 
 def stage_bare(files: list[str], services: int, db: Path) -> dict[str, float]:
     con = duckdb.connect(str(db))
+    limit = memory_limit_from_env()  # the warehouse's, so both sides may use the same memory
+    if limit:
+        con.execute("SET memory_limit = $limit", {"limit": limit})
     rows = sorted((s, t) for s, values in thresholds_of(services).items() for t in values)
     con.execute("CREATE TABLE thresholds (service VARCHAR, threshold_ms DOUBLE)")
     con.executemany("INSERT INTO thresholds VALUES (?, ?)", rows)

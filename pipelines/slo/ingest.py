@@ -887,15 +887,10 @@ def _ingest_file(
             params = {**base, "file_id": file_id}
             sqlfiles.run(con, _LOADERS.get(kind or "", "ingest_load_events"), params)
             fault_point("ingest.after_load")
-            if quarantined:
-                sqlfiles.run(con, "ingest_quarantine", params)
-            fault_point("ingest.after_quarantine")
-            _record_file(
+            _record_loaded(
                 con,
-                base,
-                status="loaded",
+                params,
                 error=file_problem,
-                file_id=file_id,
                 schema_kind=kind,
                 rows_read=rows_read,
                 rows_loaded=loaded,
@@ -903,8 +898,6 @@ def _ingest_file(
                 min_ts=min_ts,
                 max_ts=max_ts,
             )
-            sqlfiles.run(con, "ingest_mark_dirty", {"file_id": file_id, "min_ts": min_ts, "max_ts": max_ts})
-            fault_point("ingest.after_record_file")
     finally:
         # After the transaction has committed or rolled back: cleanup must never mask the real error.
         con.unregister("staging")
@@ -946,15 +939,10 @@ def _load_typed_parquet(
             else:
                 _load_parquet_directly(con, path, plan, {**typed.params, "file_id": file_id})
             fault_point("ingest.after_load")
-            if quarantined:
-                sqlfiles.run(con, "ingest_quarantine", params)
-            fault_point("ingest.after_quarantine")
-            _record_file(
+            _record_loaded(
                 con,
-                base,
-                status="loaded",
+                params,
                 error=None,
-                file_id=file_id,
                 schema_kind="events",
                 rows_read=plan.rows,
                 rows_loaded=loaded,
@@ -962,14 +950,49 @@ def _load_typed_parquet(
                 min_ts=min_ts,
                 max_ts=max_ts,
             )
-            sqlfiles.run(con, "ingest_mark_dirty", {"file_id": file_id, "min_ts": min_ts, "max_ts": max_ts})
-            fault_point("ingest.after_record_file")
     finally:
         con.unregister("rejected_records")
     fault_point("ingest.after_commit")
     sqlfiles.run(con, "ingest_drop_validated")
     message = "empty file" if plan.rows == 0 else ""
     return FileResult(path_text, "loaded", plan.rows, loaded, quarantined, "events", file_id, message)
+
+
+def _record_loaded(
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, Any],
+    *,
+    error: str | None,
+    schema_kind: str | None,
+    rows_read: int,
+    rows_loaded: int,
+    rows_quarantined: int,
+    min_ts: datetime | None,
+    max_ts: datetime | None,
+) -> None:
+    """Inside a loaded file's transaction, after its rows: its quarantine, bookkeeping and dirty minutes.
+
+    ``params``: the file's base bookkeeping (path, sha, format, now) with its ``file_id``.
+    """
+    if rows_quarantined:
+        sqlfiles.run(con, "ingest_quarantine", params)
+    fault_point("ingest.after_quarantine")
+    _record_file(
+        con,
+        params,
+        status="loaded",
+        error=error,
+        file_id=params["file_id"],
+        schema_kind=schema_kind,
+        rows_read=rows_read,
+        rows_loaded=rows_loaded,
+        rows_quarantined=rows_quarantined,
+        min_ts=min_ts,
+        max_ts=max_ts,
+    )
+    dirty = {"file_id": params["file_id"], "min_ts": min_ts, "max_ts": max_ts}
+    sqlfiles.run(con, "ingest_mark_dirty", dirty)
+    fault_point("ingest.after_record_file")
 
 
 def _load_parquet_directly(
